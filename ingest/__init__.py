@@ -1,0 +1,1 @@
+"""MQTT consumers: decode, validate, batch, write idempotently, then acknowledge."""

@@ -1,0 +1,1 @@
+"""Anomaly detectors, training, evaluation and the streaming scorer."""

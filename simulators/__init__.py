@@ -1,0 +1,1 @@
+"""Software stand-ins for the park's hardware, seeded, vectorised, emitting ground truth beside the data."""
