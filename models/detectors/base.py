@@ -6,17 +6,27 @@
 - ``threshold_`` turns scores into flags (``predict``); deciding is separate from scoring;
 - streaming detectors keep explicit, JSON-serialisable state so that scoring a stream in chunks gives the
   same scores as scoring it whole: ``scores, state = det.score_stream(X_chunk, state)``.
+
+Serialisation: every fitted detector round-trips through ``to_state() -> dict`` and the classmethod
+``from_state(d)``. The dict holds only strict-JSON content (numpy arrays are tagged lists, see
+:mod:`models.detectors.serialise`), so it can be stored in the model registry and loaded without pickle.
+Detectors that wrap a scikit-learn model (the isolation forest) embed it as a skops blob inside the dict,
+loaded with an explicit list of trusted types. ``models.detectors.registry.load_detector(d)`` rebuilds any
+registered detector from such a dict.
 """
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from models.detectors.serialise import decode, encode
+
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
+IntArray = NDArray[np.int64]
 State = dict[str, Any]
 
 
@@ -54,8 +64,25 @@ def as_1d(x: ArrayLike, *, allow_nan: bool = False) -> FloatArray:
     return arr
 
 
+def location_scale(X: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Column means and standard deviations (ddof=1 when possible); a constant column gets scale 1.
+
+    Unit scale keeps a constant training column usable: any later change of it scores as a change in its
+    own units instead of dividing by zero.
+    """
+    if X.shape[0] == 0:
+        raise ValueError("cannot fit on an empty array")
+    mean = X.mean(axis=0)
+    std = X.std(axis=0, ddof=1) if X.shape[0] > 1 else np.zeros(X.shape[1])
+    tiny = 1e-12 * np.maximum(1.0, np.abs(mean))
+    return mean, np.where(std > tiny, std, 1.0)
+
+
 class BaseDetector:
     """Common behaviour: ``predict`` from ``decision_function`` and ``threshold_``; parameters for registry."""
+
+    #: Stable registry name ("ewma", "pca", ...); the class name is used when empty.
+    name: ClassVar[str] = ""
 
     threshold_: float
 
@@ -74,6 +101,31 @@ class BaseDetector:
         """Hyper-parameters as given to ``__init__`` (attributes not ending in ``_``)."""
         return {k: v for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")}
 
+    def fitted_attributes(self) -> dict[str, Any]:
+        """Attributes learned by ``fit`` (names ending in ``_``)."""
+        return {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}
+
+    def to_state(self) -> State:
+        """Strict-JSON dict with the registry name, the parameters and the fitted attributes."""
+        return {
+            "detector": self.name or type(self).__name__,
+            "params": encode(self.get_params()),
+            "fitted": {k: encode(v) for k, v in self.fitted_attributes().items()},
+        }
+
+    @classmethod
+    def from_state(cls, state: State) -> Self:
+        """Rebuild a detector saved with :meth:`to_state` (parameters, then fitted attributes)."""
+        expected = cls.name or cls.__name__
+        if state.get("detector") != expected:
+            raise ValueError(f"state is for detector {state.get('detector')!r}, not {expected!r}")
+        detector = cls(**decode(state["params"]))
+        for key, value in state["fitted"].items():
+            if not key.endswith("_") or key.startswith("_"):
+                raise ValueError(f"fitted attribute names end in '_': {key!r}")
+            setattr(detector, key, decode(value))
+        return detector
+
 
 class StreamingDetector(BaseDetector):
     """A detector that scores a stream chunk by chunk with explicit state."""
@@ -90,3 +142,28 @@ class StreamingDetector(BaseDetector):
         """Scores of ``X`` as one whole stream starting from ``init_state()``."""
         scores, _ = self.score_stream(X, self.init_state())
         return scores
+
+
+class TimedStreamingDetector(BaseDetector):
+    """A streaming detector whose windows are defined in time, not samples (irregular sampling, gaps).
+
+    ``times`` are epoch seconds, non-decreasing within and across chunks.
+    """
+
+    def init_state(self) -> State:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def score_stream(self, X: ArrayLike, state: State, *, times: ArrayLike) -> tuple[FloatArray, State]:
+        raise NotImplementedError  # pragma: no cover - interface
+
+    def decision_function(self, X: ArrayLike, *, times: ArrayLike | None = None) -> FloatArray:
+        """Scores of ``X`` as one whole stream; ``times`` is required."""
+        if times is None:
+            raise ValueError(f"{type(self).__name__} needs times= (epoch seconds) to score")
+        scores, _ = self.score_stream(X, self.init_state(), times=times)
+        return scores
+
+    def predict(self, X: ArrayLike, *, times: ArrayLike | None = None) -> BoolArray:
+        check_is_fitted(self)
+        scores = self.decision_function(X, times=times)
+        return np.asarray(np.nan_to_num(scores, nan=-np.inf) > self.threshold_, dtype=np.bool_)

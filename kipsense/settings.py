@@ -1,0 +1,88 @@
+"""Settings, one class per process kind, each built in ``main()`` and passed explicitly.
+
+Shared connection settings read the same variables everywhere (``KIPSENSE_DATABASE_URL``,
+``KIPSENSE_MQTT_HOST``, ...); process-specific ones have their own prefix (``KIPSENSE_INGEST_...``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PLACEHOLDERS = {"", "changeme", "password", "secret", "admin", "mosquitto", "postgres"}
+
+
+def _refuse_placeholder(value: SecretStr | None) -> SecretStr | None:
+    if value is not None and value.get_secret_value().lower() in _PLACEHOLDERS:
+        raise ValueError("a placeholder secret is not allowed; generate a real one")
+    return value
+
+
+class DatabaseSettings(BaseSettings):
+    """Where TimescaleDB is."""
+
+    model_config = SettingsConfigDict(env_prefix="KIPSENSE_", extra="ignore")
+
+    database_url: str = Field(description="libpq URL, e.g. postgresql://user:pw@127.0.0.1:55432/kipsense")
+
+
+class MqttSettings(BaseSettings):
+    """Where the broker is and who this process is on it."""
+
+    model_config = SettingsConfigDict(env_prefix="KIPSENSE_MQTT_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 51883
+    username: str | None = None
+    password: SecretStr | None = None
+    tls_ca: Path | None = None
+    password_file: Path | None = Field(default=None, description="broker password file the platform maintains")
+    acl_file: Path | None = None
+    pid_file: Path | None = Field(default=None, description="broker pid, signalled with SIGHUP to reload auth")
+
+    _check_password = field_validator("password")(_refuse_placeholder)
+
+
+class IngestSettings(BaseSettings):
+    """The ingest worker."""
+
+    model_config = SettingsConfigDict(env_prefix="KIPSENSE_INGEST_", extra="ignore")
+
+    topics: list[str] = ["sensors/+/+"]
+    share_group: str = "ingest"
+    client_id: str | None = Field(default=None, description="fixed id of this worker's persistent session")
+    batch_rows: int = Field(default=5_000, ge=1)
+    flush_ms: int = Field(default=100, ge=1)
+    queue_size: int = Field(default=20_000, ge=1)
+    session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
+    receive_maximum: int = Field(default=1_000, ge=1, le=65_535)
+    max_payload_bytes: int = Field(default=256 * 1024, ge=1)
+    max_age_days: float = Field(default=400.0, gt=0)
+    max_future_s: float = Field(default=300.0, ge=0)
+    device_cache_s: float = Field(default=5.0, ge=0)
+
+
+class ScorerSettings(BaseSettings):
+    """The streaming scorer."""
+
+    model_config = SettingsConfigDict(env_prefix="KIPSENSE_SCORER_", extra="ignore")
+
+    pm10_window_s: float = Field(default=86_400.0, gt=0)
+    pm10_limit: float = Field(default=50.0, gt=0)
+    min_capture: float = Field(default=0.75, ge=0, le=1)
+    poll_s: float = Field(default=1.0, gt=0)
+    batch_limit: int = Field(default=50_000, ge=1)
+
+
+class ApiSettings(BaseSettings):
+    """The HTTP API."""
+
+    model_config = SettingsConfigDict(env_prefix="KIPSENSE_API_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    cors_origins: list[str] = []
+    max_points: int = Field(default=5_000, ge=1)
+    max_range_days: float = Field(default=400.0, gt=0)

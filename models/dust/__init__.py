@@ -1,0 +1,1 @@
+"""Domain detectors for the dust network (EU limits, episodes, sensor faults)."""

@@ -1,0 +1,21 @@
+"""Cluster-level administration: databases for the platform and for isolated test runs."""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+
+
+def ensure_database(admin_url: str, name: str) -> bool:
+    """Create database ``name`` unless it exists; True when it was created."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None:
+            return False
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return True
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    """Drop database ``name`` (closing other sessions on it)."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
