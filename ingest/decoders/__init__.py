@@ -1,7 +1,12 @@
 """Decoders turn one MQTT message into typed records, or raise ``DecodeError`` with a reason.
 
 ``decode_message`` dispatches on the topic: ``sensors/{device_id}/{format}`` with ``format`` one of the keys of
-``FORMATS``. Every decoder has the same keyword-only signature (see ``Decoder``).
+``FORMATS`` (``json``, ``senml``, ``airrohr``). Every decoder has the same keyword-only signature (see
+``Decoder``) and is stateless. Sparkplug B (``spBv1.0/...`` topics) is stateful and has its own entry point,
+``ingest.decoders.sparkplug.SparkplugDecoder``.
+
+Decoders refuse what they cannot store faithfully (``Reason`` says why, for the quarantine table); whether
+the device is known, retired or of the claimed kind is decided by the worker, which passes ``kind`` in.
 """
 
 from __future__ import annotations
@@ -9,8 +14,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from ingest.decoders import native_json
-from ingest.decoders.common import TimeWindow
+from ingest.decoders import airrohr, native_json, senml
+from ingest.decoders.common import MAX_PAYLOAD_BYTES, TimeWindow
 from ingest.decoders.errors import DecodeError, Reason
 from kipsense.records import DeviceKind, Record, is_valid_device_id
 
@@ -29,6 +34,8 @@ class Decoder(Protocol):
 
 FORMATS: dict[str, Decoder] = {
     "json": native_json.decode,
+    "senml": senml.decode,
+    "airrohr": airrohr.decode,
 }
 
 
@@ -56,4 +63,13 @@ def decode_message(
     return decoder(payload, topic_device=topic_device, kind=kind, received_at=received_at, window=window)
 
 
-__all__ = ["FORMATS", "DecodeError", "Decoder", "Reason", "TimeWindow", "decode_message", "parse_topic"]
+__all__ = [
+    "FORMATS",
+    "MAX_PAYLOAD_BYTES",
+    "DecodeError",
+    "Decoder",
+    "Reason",
+    "TimeWindow",
+    "decode_message",
+    "parse_topic",
+]

@@ -29,6 +29,10 @@ class Reason(StrEnum):
     EMPTY = "empty"
     BAD_PROTOBUF = "bad_protobuf"
     KIND_MISMATCH = "kind_mismatch"
+    BAD_UNIT = "bad_unit"
+    BAD_NAME = "bad_name"
+    UNSUPPORTED_VERSION = "unsupported_version"
+    UNKNOWN_ALIAS = "unknown_alias"
 
 
 class DecodeError(ValueError):

@@ -1,162 +1,129 @@
 """The platform's own JSON format, for every kind of device.
 
 A message is one reading object, a list of them, or ``{"device": id, "readings": [...]}`` (back-fill after an
-outage). A reading has an optional ``ts`` (ISO 8601 or epoch s/ms/µs), an optional ``seq`` and the kind's
-fields::
+outage). A reading has an optional ``ts`` (ISO 8601 or epoch s/ms/µs; also ``time``, ``timestamp``), an
+optional ``seq`` and the kind's fields (names and ranges in ``ingest.decoders.fields``)::
 
     {"device": "dust-07", "ts": "2026-11-28T08:00:00Z", "seq": 42, "pm1": 4.1, "pm25": 7.9, "pm10": 18.2,
      "temperature": -3.5, "rh": 81.0, "lat": 63.86, "lon": 23.03}
 
+Process lines send ``{"ts": ..., "tags": {"FIC101.PV": 12.5, ...}, "quality": 192}`` or one
+``{"tag": ..., "value": ...}``.
+
 A message is accepted or refused whole: one bad reading sends the whole message to quarantine, raw bytes
-kept, so a back-fill batch is never half stored.
+kept, so a back-fill batch is never half stored. Unknown keys are ignored (a newer firmware may add
+diagnostics); a reading with no known measurement is refused.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
-from ingest.decoders.common import TimeWindow, integer, loads_strict, number, parse_time, text
+from ingest.decoders.common import TimeWindow, check_bounds, loads_strict, parse_time
 from ingest.decoders.errors import DecodeError, Reason
-from kipsense.records import CyclerSample, DeviceKind, DustReading, MetReading, ProcessValue, Record
+from ingest.decoders.fields import FIELDS, QUICK, SEQ, TAG_VALUE, TIME_KEYS, Field, build, out_of_range
+from kipsense.records import DeviceKind, ProcessValue, Record
 
 #: Most readings one message may carry.
-MAX_READINGS = 10_000
-
-_ALIASES = {
-    "pm2_5": "pm25",
-    "pm2.5": "pm25",
-    "temp": "temperature",
-    "humidity": "rh",
-    "time": "ts",
-    "timestamp": "ts",
-}
-
-_DUST_FIELDS: dict[str, tuple[float | None, float | None]] = {
-    "pm1": (0.0, 10_000.0),
-    "pm25": (0.0, 10_000.0),
-    "pm10": (0.0, 10_000.0),
-    "temperature": (-60.0, 85.0),
-    "rh": (0.0, 100.0),
-    "pressure": (300.0, 1_100.0),
-    "wind_speed": (0.0, 100.0),
-    "wind_dir": (0.0, 360.0),
-    "lat": (-90.0, 90.0),
-    "lon": (-180.0, 180.0),
-    "battery": (0.0, 100.0),
-    "rssi": (-150.0, 0.0),
-}
-_MET_FIELDS = {k: _DUST_FIELDS[k] for k in ("wind_speed", "wind_dir", "temperature", "rh", "pressure")}
-_CYCLER_FLOATS: dict[str, tuple[float | None, float | None]] = {
-    "test_time": (0.0, None),
-    "voltage": (-10.0, 10.0),
-    "current": (-1_000.0, 1_000.0),
-    "temperature": (-60.0, 200.0),
-    "charge_capacity": (0.0, None),
-    "discharge_capacity": (0.0, None),
-    "charge_energy": (0.0, None),
-    "discharge_energy": (0.0, None),
-    "internal_resistance": (0.0, None),
-}
-
-
-def _normalise(obj: dict[str, Any]) -> dict[str, Any]:
-    return {_ALIASES.get(k, k): v for k, v in obj.items()}
-
-
-def _floats(obj: dict[str, Any], spec: dict[str, tuple[float | None, float | None]]) -> dict[str, float | None]:
-    values = {key: number(obj, key, lo=lo, hi=hi) for key, (lo, hi) in spec.items()}
-    if all(v is None for v in values.values()):
-        raise DecodeError(Reason.MISSING_FIELD, "reading carries no measurement")
-    return values
-
-
-def _dust(device_id: str, ts: datetime, estimated: bool, obj: dict[str, Any]) -> list[Record]:
-    values = _floats(obj, _DUST_FIELDS)
-    seq = integer(obj, "seq", lo=0)
-    return [DustReading(device_id=device_id, time=ts, seq=seq, time_estimated=estimated, **values)]
-
-
-def _met(device_id: str, ts: datetime, estimated: bool, obj: dict[str, Any]) -> list[Record]:
-    values = _floats(obj, _MET_FIELDS)
-    seq = integer(obj, "seq", lo=0)
-    return [MetReading(device_id=device_id, time=ts, seq=seq, time_estimated=estimated, **values)]
-
-
-def _cycler(device_id: str, ts: datetime, estimated: bool, obj: dict[str, Any]) -> list[Record]:
-    values = _floats(obj, _CYCLER_FLOATS)
-    return [
-        CyclerSample(
-            device_id=device_id,
-            time=ts,
-            cycle_index=integer(obj, "cycle_index", lo=0),
-            step_index=integer(obj, "step_index", lo=0),
-            step_type=text(obj, "step_type"),
-            seq=integer(obj, "seq", lo=0),
-            time_estimated=estimated,
-            **values,
-        )
-    ]
-
-
-def _process(device_id: str, ts: datetime, estimated: bool, obj: dict[str, Any]) -> list[Record]:
-    tags = obj.get("tags")
-    if tags is None:
-        tag = text(obj, "tag", max_len=128)
-        value = number(obj, "value")
-        if tag is None or value is None:
-            raise DecodeError(Reason.MISSING_FIELD, "process reading needs 'tags' or 'tag' and 'value'")
-        tags = {tag: value}
-    if not isinstance(tags, dict) or not tags:
-        raise DecodeError(Reason.WRONG_TYPE, "tags must be a non-empty object of tag -> number")
-    quality = integer(obj, "quality", lo=0)
-    out: list[Record] = []
-    for tag_name in tags:
-        if len(tag_name) > 128 or not tag_name:
-            raise DecodeError(Reason.OUT_OF_RANGE, "tag name must be 1-128 characters")
-        value = number(tags, tag_name)
-        if value is None:
-            continue
-        out.append(
-            ProcessValue(
-                device_id=device_id,
-                time=ts,
-                tag=tag_name,
-                value=value,
-                quality=192 if quality is None else quality,
-                time_estimated=estimated,
-            )
-        )
-    if not out:
-        raise DecodeError(Reason.MISSING_FIELD, "all tag values are null")
-    return out
-
-
-_BUILDERS: dict[DeviceKind, Callable[[str, datetime, bool, dict[str, Any]], list[Record]]] = {
-    DeviceKind.DUST: _dust,
-    DeviceKind.MET: _met,
-    DeviceKind.CYCLER: _cycler,
-    DeviceKind.PROCESS: _process,
-}
+MAX_READINGS: Final = 10_000
+_QUALITY = Field("quality", 0, 255, int)
+_DEVICE_KEYS = frozenset({"device", "device_id"})
 
 
 def _items(doc: Any, topic_device: str) -> list[Any]:
-    if isinstance(doc, list):
+    if type(doc) is list:
         return doc
-    if isinstance(doc, dict) and "readings" in doc:
+    if type(doc) is dict and "readings" in doc:
         _check_device(doc, topic_device)
         readings = doc["readings"]
-        if not isinstance(readings, list):
+        if type(readings) is not list:
             raise DecodeError(Reason.WRONG_TYPE, "readings must be a list")
         return readings
     return [doc]
 
 
 def _check_device(obj: dict[str, Any], topic_device: str) -> None:
-    claimed = obj.get("device", obj.get("device_id"))
-    if claimed is not None and claimed != topic_device:
-        raise DecodeError(Reason.DEVICE_MISMATCH, f"payload claims {str(claimed)[:64]!r}, topic is {topic_device!r}")
+    for key in _DEVICE_KEYS:
+        claimed = obj.get(key)
+        if claimed is not None and claimed != topic_device:
+            raise DecodeError(
+                Reason.DEVICE_MISMATCH, f"payload claims {str(claimed)[:64]!r}, topic is {topic_device!r}"
+            )
+
+
+def _time(raw: Any, received_at: datetime, oldest: datetime, latest: datetime) -> tuple[datetime, bool]:
+    if raw is None:
+        return received_at, True
+    return check_bounds(parse_time(raw), oldest, latest), False
+
+
+def _measurements(
+    raw: dict[str, Any], quick: dict[str, tuple[str, float, float]], fields: dict[str, Field], topic_device: str
+) -> tuple[dict[str, Any], Any]:
+    """Checked canonical values and the raw timestamp of one reading object (one pass over its keys)."""
+    values: dict[str, Any] = {}
+    ts: Any = None
+    for key, value in raw.items():
+        fast = quick.get(key)
+        if fast is not None and type(value) is float:
+            # The common case: a float field carrying a float. Everything else takes the general path below.
+            name, lo, hi = fast
+            if not lo <= value <= hi:
+                raise out_of_range(fields[key], value)
+            if name in values:
+                raise DecodeError(Reason.DUPLICATE_KEY, f"{name} given twice under different names")
+            values[name] = value
+            continue
+        spec = fields.get(key)
+        if spec is not None:
+            name = spec.name
+            if name in values:
+                raise DecodeError(Reason.DUPLICATE_KEY, f"{name} given twice under different names")
+            if value is not None:
+                values[name] = spec.convert(value)
+        elif key in TIME_KEYS:
+            if ts is not None:
+                raise DecodeError(Reason.DUPLICATE_KEY, "timestamp given twice under different names")
+            ts = value
+        elif key == "seq":
+            if value is not None:
+                values["seq"] = SEQ.convert(value)
+        elif key in _DEVICE_KEYS and value is not None and value != topic_device:
+            raise DecodeError(Reason.DEVICE_MISMATCH, f"payload claims {str(value)[:64]!r}, topic is {topic_device!r}")
+    return values, ts
+
+
+def _process(
+    raw: dict[str, Any], topic_device: str, received_at: datetime, oldest: datetime, latest: datetime
+) -> list[Record]:
+    _check_device(raw, topic_device)
+    stamps = [raw[k] for k in TIME_KEYS if raw.get(k) is not None]
+    if len(stamps) > 1:
+        raise DecodeError(Reason.DUPLICATE_KEY, "timestamp given twice under different names")
+    ts, estimated = _time(stamps[0] if stamps else None, received_at, oldest, latest)
+    tags = raw.get("tags")
+    if tags is None:
+        tag, value = raw.get("tag"), raw.get("value")
+        if tag is None or value is None:
+            raise DecodeError(Reason.MISSING_FIELD, "process reading needs 'tags' or 'tag' and 'value'")
+        tags = {tag: value}
+    if type(tags) is not dict or not tags:
+        raise DecodeError(Reason.WRONG_TYPE, "tags must be a non-empty object of tag -> number")
+    quality_raw = raw.get("quality")
+    quality = 192 if quality_raw is None else int(_QUALITY.convert(quality_raw))
+    out: list[Record] = []
+    for tag_name, value in tags.items():
+        if type(tag_name) is not str:
+            raise DecodeError(Reason.WRONG_TYPE, "tag name must be a string")
+        if not 0 < len(tag_name) <= 128:
+            raise DecodeError(Reason.OUT_OF_RANGE, "tag name must be 1-128 characters")
+        if value is None:
+            continue
+        out.append(ProcessValue(topic_device, ts, tag_name, float(TAG_VALUE.convert(value)), quality, estimated))
+    if not out:
+        raise DecodeError(Reason.MISSING_FIELD, "all tag values are null")
+    return out
 
 
 def decode(
@@ -173,16 +140,21 @@ def decode(
         raise DecodeError(Reason.EMPTY, "no readings in message")
     if len(items) > MAX_READINGS:
         raise DecodeError(Reason.OVERSIZED, f"more than {MAX_READINGS} readings in one message")
-    build = _BUILDERS[kind]
+    oldest, latest = window.bounds(received_at)
     out: list[Record] = []
+    if kind is DeviceKind.PROCESS:
+        for raw in items:
+            if type(raw) is not dict:
+                raise DecodeError(Reason.WRONG_TYPE, "a reading must be a JSON object")
+            out.extend(_process(raw, topic_device, received_at, oldest, latest))
+        return out
+    fields, quick = FIELDS[kind], QUICK[kind]
     for raw in items:
-        if not isinstance(raw, dict):
+        if type(raw) is not dict:
             raise DecodeError(Reason.WRONG_TYPE, "a reading must be a JSON object")
-        obj = _normalise(raw)
-        _check_device(obj, topic_device)
-        if obj.get("ts") is None:
-            ts, estimated = received_at, True
+        values, ts_raw = _measurements(raw, quick, fields, topic_device)
+        if ts_raw is None:
+            out.append(build(kind, topic_device, received_at, True, values))
         else:
-            ts, estimated = window.check(parse_time(obj["ts"]), received_at), False
-        out.extend(build(topic_device, ts, estimated, obj))
+            out.append(build(kind, topic_device, check_bounds(parse_time(ts_raw), oldest, latest), False, values))
     return out
