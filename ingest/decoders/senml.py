@@ -129,9 +129,7 @@ class _Resolver:
         return self.bu if unit is None else unit
 
 
-def _resolve_time(
-    seconds: float, received_at: datetime, oldest: datetime, latest: datetime
-) -> tuple[datetime, bool]:
+def _resolve_time(seconds: float, received_at: datetime, oldest: datetime, latest: datetime) -> tuple[datetime, bool]:
     if seconds < _RELATIVE_LIMIT:
         try:
             ts = received_at + timedelta(seconds=seconds)
