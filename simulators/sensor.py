@@ -25,7 +25,7 @@ FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 
 RH_THRESHOLD = 70.0
-_RH_CAP = 97.0
+_RH_CAP = 95.0
 _ZONE_BACKGROUND = {Zone.FENCE: 1.0, Zone.INNER: 1.1, Zone.RESIDENTIAL: 1.15}
 _STREAMS = ("ar", "white", "env", "gps", "rssi", "met")
 
@@ -73,7 +73,7 @@ class SensorModel:
         self.n_met = n_met
         n = self.n
         self.gain = const_rng.uniform(0.88, 1.12, n)
-        self.rh_k = const_rng.uniform(0.06, 0.10, n)
+        self.rh_k = const_rng.uniform(0.03, 0.05, n)
         self.temp_offset = const_rng.uniform(0.5, 2.0, n)
         self.rssi_mean = const_rng.uniform(-95.0, -62.0, n)
         zones = [_ZONE_BACKGROUND[s.zone] for s in layout.sensors] + [1.05] * n_mobile

@@ -112,7 +112,7 @@ def default_sources() -> tuple[Source, ...]:
     return (
         Source("stockpile-north", k.STOCKPILE, -420.0, 160.0, 6.0, 45.0, 0.20, 0.07, shift_bound=True),
         Source("stockpile-south", k.STOCKPILE, -160.0, -260.0, 6.0, 40.0, 0.20, 0.07, shift_bound=True),
-        Source("stack-roaster", k.STACK, 320.0, 220.0, 45.0, 5.0, 0.70, 0.45, shift_bound=False),
+        Source("stack-roaster", k.STACK, 320.0, 220.0, 25.0, 15.0, 0.70, 0.45, shift_bound=False),
         Source("haul-road", k.HAUL_ROAD, 120.0, -90.0, 1.5, 90.0, 0.15, 0.05, shift_bound=True),
         Source("harbour-loading", k.HARBOUR, -880.0, 470.0, 10.0, 35.0, 0.22, 0.08, shift_bound=True),
         Source("rail-unloading", k.HANDLING, 520.0, -330.0, 4.0, 30.0, 0.25, 0.09, shift_bound=True),

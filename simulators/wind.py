@@ -109,7 +109,7 @@ class Weather:
                 offset = (slow - steer.from_deg + 180.0) % 360.0 - 180.0
                 slow = steer.from_deg + (1.0 - w) * offset
                 # A steady wind keeps the plume on its receptors; meander is damped while steered.
-                calm = np.minimum(calm, 1.0 - 0.6 * w)
+                calm = np.minimum(calm, 1.0 - 0.85 * w)
         return np.asarray((slow + calm * self._dir_fast(t_s)) % 360.0, dtype=np.float64)
 
     def state(self, t_ms: NDArray[np.int64], steering: Sequence[Steer] = ()) -> WeatherState:
@@ -123,19 +123,19 @@ class Weather:
         day_cycle = np.cos(2 * np.pi * (hour - 14.0) / 24.0)  # +1 mid-afternoon, -1 at 02 local
         speed = 4.0 * (1.0 + 0.2 * day_cycle) * np.exp(self._log_speed(t_s) - 0.08)
         temperature = 4.0 - 12.0 * np.cos(2 * np.pi * (doy - 20.0) / 365.2425) + 3.5 * day_cycle + self._temp(t_s)
-        rh = 76.0 - 12.0 * day_cycle + self._rh(t_s)
+        rh = 74.0 - 10.0 * day_cycle + self._rh(t_s)
 
         weekly = np.where(weekday < 5, 1.1, 0.8)
         rush = np.exp(-0.5 * ((hour - 8.0) / 1.2) ** 2) * 0.45 + np.exp(-0.5 * ((hour - 17.5) / 1.8) ** 2) * 0.35
-        background = 7.5 * weekly * (1.0 + rush) * np.exp(self._bg(t_s) - 0.04)
-        spread = 1.0 + 0.35 * day_cycle * np.clip(speed / 5.0, 0.3, 1.0) ** -0.5
+        background = 6.5 * weekly * (1.0 + rush) * np.exp(self._bg(t_s) - 0.04)
+        spread = 1.0 + 0.2 * day_cycle
         return WeatherState(
             wind_speed=np.clip(speed, 0.3, 22.0),
             wind_dir=self.wind_dir(t_ms, steering),
             temperature=temperature,
             rh=np.clip(rh, 20.0, 99.0),
             background_pm10=background,
-            spread_factor=np.clip(spread, 0.55, 1.5),
+            spread_factor=spread,
             local_hour=hour,
             weekday=weekday,
         )
