@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 
 from kipsense.records import TruthEvent
 from simulators.episodes import EmissionModel, Episode, ScheduledEpisode, random_episodes
-from simulators.faults import FaultSpec
+from simulators.faults import FaultInjector, FaultRate, FaultSpec
 from simulators.frames import DustFrame, MetFrame, concat_frames
 from simulators.mobile import Fleet
 from simulators.sensor import SensorModel
@@ -40,7 +40,7 @@ from simulators.site import SiteLayout, build_layout
 from simulators.truth import episode_truth
 from simulators.wind import Steer, Weather
 
-__all__ = ["DustFrame", "DustNetwork", "DustNetworkConfig", "Episode", "FaultSpec", "MetFrame"]
+__all__ = ["DustFrame", "DustNetwork", "DustNetworkConfig", "Episode", "FaultRate", "FaultSpec", "MetFrame"]
 
 _GENERATE_BLOCK = 2048
 
@@ -132,6 +132,7 @@ class _Run:
         self.steering = tuple(
             Steer(ep.start_ms, ep.end_ms, float(self.emission.best_from_deg[ep.source_index])) for ep in self.explicit
         )
+        self.faults = FaultInjector(cfg.faults, cfg.seed, self.device_ids, self.start_ms, step_ms)
         self._truth_cache: dict[str, tuple[TruthEvent, ...]] = {}
 
     def _schedule_explicit(self) -> Iterator[ScheduledEpisode]:
@@ -151,7 +152,7 @@ class _Run:
         base_q, epi_q = self.emission.emissions(t_ms, wx.wind_speed, wx.local_hour, wx.weekday, episodes)
         mob_x, mob_y = self.fleet.positions(t_ms)
         readings = self.sensors.readings(t_ms, wx, base_q, epi_q, mob_x, mob_y)
-        faulted, fault_truth = self.cfg.faults.apply(self.cfg.seed, self.device_ids, t_ms, readings)
+        faulted, fault_truth = self.faults.apply(t_ms, readings)
         truth = self._episode_truth(episodes, t0, t1) + fault_truth
         return DustFrame(
             device_ids=self.device_ids,
