@@ -82,9 +82,14 @@ class EWMAChart(StreamingDetector):
         lam = float(self.lam)
         zi = ((1.0 - lam) * z_prev)[None, :]
         ewma, _ = lfilter([lam], [1.0, lam - 1.0], Z, axis=0, zi=zi)
-        t = np.arange(t0 + 1, t0 + Z.shape[0] + 1, dtype=np.float64)
-        sigma = np.sqrt(lam / (2.0 - lam) * -np.expm1(2.0 * t * np.log1p(-lam))) if lam < 1.0 else np.ones_like(t)
-        scores = np.abs(ewma).max(axis=1) / sigma
+        scores = np.abs(ewma[:, 0]) if ewma.shape[1] == 1 else np.abs(ewma).max(axis=1)
+        scores /= np.sqrt(lam / (2.0 - lam))
+        if lam < 1.0:
+            # exact limits widen from sqrt(lam) to the asymptote; past `warm` rows the factor is 1 in float64
+            warm = int(np.ceil(-40.0 / np.log1p(-lam)))
+            m = max(0, min(Z.shape[0], warm - t0))
+            t = np.arange(t0 + 1, t0 + m + 1, dtype=np.float64)
+            scores[:m] /= np.sqrt(-np.expm1(2.0 * t * np.log1p(-lam)))
         return scores, {"z": ewma[-1].tolist(), "t": t0 + Z.shape[0]}
 
     def _standardise(self, X: ArrayLike) -> FloatArray:

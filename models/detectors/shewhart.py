@@ -18,35 +18,33 @@ from models.detectors.base import (
 
 #: Rows of history the longest rule (8 in a row) needs besides the current one.
 _HISTORY = 7
-
-
-def _second_smallest(columns: list[FloatArray]) -> FloatArray:
-    """Element-wise second smallest of several equally shaped arrays: ``max_i min_{j != i} a_j``."""
-    n = len(columns)
-    prefix = [columns[0]]
-    for col in columns[1:-1]:
-        prefix.append(np.minimum(prefix[-1], col))
-    suffix = [columns[-1]]
-    for col in columns[-2:0:-1]:
-        suffix.append(np.minimum(suffix[-1], col))
-    suffix.reverse()  # suffix[i] = min(columns[i+1:])
-    best = suffix[0]
-    for i in range(1, n - 1):
-        best = np.maximum(best, np.minimum(prefix[i - 1], suffix[i]))
-    return np.maximum(best, prefix[-1])
+#: Rows scored per vectorised block (keeps the temporaries in cache).
+_BLOCK = 1 << 14
 
 
 def _side_score(A: FloatArray, n: int) -> FloatArray:
-    """Rule score of one side (values already signed so that 'beyond' means large) for the last ``n`` rows."""
-    lag = [A[_HISTORY - k : _HISTORY - k + n] for k in range(_HISTORY + 1)]
-    rule1 = lag[0] / 3.0  # one point beyond 3 sigma
-    rule2 = _second_smallest(lag[:3]) / 2.0  # 2 of 3 beyond 2 sigma  <=> 2nd largest of 3 > 2
-    rule3 = _second_smallest(lag[:5])  # 4 of 5 beyond 1 sigma  <=> 4th largest of 5 > 1
-    run = lag[0]
-    for col in lag[1:]:
-        run = np.minimum(run, col)
-    rule4 = 1.0 + run  # 8 in a row on this side  <=> min of 8 > 0
-    return np.maximum(np.maximum(rule1, rule2), np.maximum(rule3, rule4))
+    """Rule score of one side for the last ``n`` rows of ``A`` (signed so that 'beyond' means large).
+
+    ``A`` holds ``_HISTORY`` earlier rows first (``-inf`` where unknown, which never counts as beyond).
+    Sliding order statistics are built from pairwise minima/maxima, a few array operations in all.
+    """
+
+    def at(x: FloatArray, shift: int) -> FloatArray:  # x aligned at the end of A, value ``shift`` rows back
+        return x[x.shape[0] - n - shift : x.shape[0] - shift]
+
+    mn2 = np.minimum(A[1:], A[:-1])  # min of rows (t-1, t)
+    mx2 = np.maximum(A[1:], A[:-1])
+    min3 = np.minimum(mn2[1:], A[:-2])
+    med3 = np.maximum(mn2[1:], np.minimum(mx2[1:], A[:-2]))  # 2nd largest of 3
+    # 2nd smallest of {t-4..t} = min(max(min of first 3, min of last 2), 2nd of first 3, max of last 2)
+    sec5 = np.minimum(np.maximum(at(min3, 0), at(mn2, 3)), np.minimum(at(med3, 0), at(mx2, 3)))
+    mn4 = np.minimum(mn2[2:], mn2[:-2])
+    mn8 = np.minimum(at(mn4, 0), at(mn4, 4))
+    score = at(A, 0) / 3.0  # rule 1: one point beyond 3 sigma
+    np.maximum(score, at(med3, 0) / 2.0, out=score)  # rule 2: 2 of 3 beyond 2 sigma
+    np.maximum(score, sec5, out=score)  # rule 3: 4 of 5 beyond 1 sigma
+    np.maximum(score, mn8 + 1.0, out=score)  # rule 4: 8 in a row on this side
+    return score
 
 
 class ShewhartChart(StreamingDetector):
@@ -92,10 +90,15 @@ class ShewhartChart(StreamingDetector):
         tail = np.asarray(state["tail"], dtype=np.float64).reshape(-1, d)[-_HISTORY:]
         Z = (Z - self.mean_) / self.scale_
         n = Z.shape[0]
-        A = np.concatenate([np.full((_HISTORY - tail.shape[0], d), np.nan), tail, Z])
-        known = np.isfinite(A)
-        above = np.where(known, A, -np.inf)
-        below = np.where(known, -A, -np.inf)
-        scores = np.maximum(_side_score(above, n), _side_score(below, n)).max(axis=1)
-        new_tail = A[known.all(axis=1)][-_HISTORY:]
-        return scores, {"tail": new_tail.tolist()}
+        n_pad = _HISTORY - tail.shape[0]
+        A = np.concatenate([np.full((n_pad, d), -np.inf), tail, Z])
+        scores = np.empty(n)
+        # blocks that fit in cache; each block sees the _HISTORY rows before it, so blocking changes nothing
+        for lo in range(0, n, _BLOCK):
+            hi = min(n, lo + _BLOCK)
+            above = A[lo : hi + _HISTORY]
+            below = -above
+            below[: max(0, n_pad - lo)] = -np.inf
+            both = np.maximum(_side_score(above, hi - lo), _side_score(below, hi - lo))
+            scores[lo:hi] = both[:, 0] if d == 1 else both.max(axis=1)
+        return scores, {"tail": A[n_pad:][-_HISTORY:].tolist()}

@@ -37,3 +37,12 @@ def test_in_control_data_rarely_signals() -> None:
     det = ShewhartChart().fit(rng.normal(size=2000))
     rate = det.predict(rng.normal(size=20000)).mean()
     assert rate < 0.03  # the four rules together alarm on roughly 1-2 % of in-control points
+
+
+def test_long_streams_scored_in_blocks_equal_chunked_scoring() -> None:
+    rng = np.random.default_rng(13)
+    det = ShewhartChart().fit(rng.normal(size=500))
+    x = rng.normal(size=40_000) + 0.5 * np.sin(np.arange(40_000) / 50.0)
+    first, state = det.score_stream(x[:16_390], det.init_state())
+    second, _ = det.score_stream(x[16_390:], state)
+    np.testing.assert_array_equal(np.r_[first, second], det.decision_function(x))
