@@ -70,6 +70,8 @@ def _split_name(name: str, topic_device: str) -> str:
     cut = max(name.rfind(":"), name.rfind("/"))
     if cut < 0:
         return name
+    if name[cut + 1 :].lower() == topic_device:
+        return ""  # a name that is only the device (RFC 8428 §5.1.1): the record is placed by its unit
     components = [c for c in _SPLIT.split(name[:cut]) if c]
     if components and components[-1].lower() != topic_device:
         raise DecodeError(Reason.DEVICE_MISMATCH, f"SenML name {name[:80]!r} is not of device {topic_device!r}")

@@ -153,8 +153,11 @@ def _shortest_float32(number: float) -> float:
     packed = struct.pack("<f", number)
     for digits in range(6, 10):
         candidate = float(f"{number:.{digits}g}")
-        if struct.pack("<f", candidate) == packed:
-            return candidate
+        try:
+            if struct.pack("<f", candidate) == packed:
+                return candidate
+        except OverflowError:  # rounding up past the largest float32
+            break
     return number
 
 
