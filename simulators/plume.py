@@ -55,15 +55,25 @@ def unit_plume(
     ex, ey = -np.sin(theta), -np.cos(theta)  # unit vector the wind blows towards
     down = dx * ex + dy * ey  # (T, S, N)
     cross = dy * ex - dx * ey
-    x = np.maximum(down, 1.0)
-    k = spread_factor[:, None, None]
+    # Only receptors downwind and inside the plume's reach (six widest sigmas) are evaluated; elsewhere
+    # the concentration is below exp(-18) of the centre line and is set to zero.
+    spread = src_spread[None, :, None]
+    mask = (down > 1.0) & (np.abs(cross) < 0.6 * down + 6.0 * spread + 10.0)
+    ti, si, _ = np.nonzero(np.broadcast_to(mask, down.shape))
+    x = down[mask]
+    c = cross[mask]
+    k = spread_factor[ti]
     sy = k * 0.08 * x / np.sqrt(1.0 + 0.0001 * x)
     sz = k * 0.06 * x / np.sqrt(1.0 + 0.0015 * x)
-    sy = np.sqrt(sy * sy + src_spread[None, :, None] ** 2)
+    sy = np.sqrt(sy * sy + src_spread[si] ** 2)
     sz = np.sqrt(sz * sz + _SIGMA_Z0**2)
-    h = src_height[None, :, None]
-    u = np.maximum(wind_speed, _MIN_WIND)[:, None, None]
+    h = src_height[si]
+    u = np.maximum(wind_speed, _MIN_WIND)[ti]
     inv_2sz2 = 0.5 / (sz * sz)
-    vertical = np.exp(-((RECEPTOR_HEIGHT_M - h) ** 2) * inv_2sz2) + np.exp(-((RECEPTOR_HEIGHT_M + h) ** 2) * inv_2sz2)
-    conc = 1e6 / (2.0 * np.pi * u * sy * sz) * np.exp(-0.5 * (cross / sy) ** 2) * vertical
-    return np.asarray(np.where(down > 1.0, conc, 0.0), dtype=np.float64)
+    lateral = -0.5 * (c / sy) ** 2
+    vertical = np.exp(lateral - (RECEPTOR_HEIGHT_M - h) ** 2 * inv_2sz2) + np.exp(
+        lateral - (RECEPTOR_HEIGHT_M + h) ** 2 * inv_2sz2
+    )
+    out = np.zeros(down.shape, dtype=np.float64)
+    out[mask] = 1e6 / (2.0 * np.pi) * vertical / (u * sy * sz)
+    return out
