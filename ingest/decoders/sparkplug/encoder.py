@@ -24,7 +24,11 @@ _INT32_TYPES: Final = {DataType.INT8: 8, DataType.INT16: 16, DataType.INT32: 32}
 
 @dataclass(frozen=True, slots=True)
 class Metric:
-    """One metric to encode. ``name=None`` sends the alias only (as in DATA messages after a BIRTH)."""
+    """One metric to encode. ``name=None`` sends the alias only (as in DATA messages after a BIRTH).
+
+    ``datatype`` picks the value field; it goes on the wire only with a named metric, since an alias-only
+    metric's type is the one its BIRTH declared.
+    """
 
     name: str | None
     value: float | int | bool | str | None
@@ -49,9 +53,10 @@ def encode_payload(metrics: Sequence[Metric], *, timestamp_ms: int | None = None
     if seq is not None:
         payload.seq = seq % 256
     for spec in metrics:
-        metric = payload.metrics.add(datatype=int(spec.datatype))
+        metric = payload.metrics.add()
         if spec.name is not None:
             metric.name = spec.name
+            metric.datatype = int(spec.datatype)
         if spec.alias is not None:
             metric.alias = spec.alias
         if spec.timestamp_ms is not None:
