@@ -54,7 +54,8 @@ class SpectralProcess:
         """Values at times ``t_s`` (seconds since 2020-01-01 UTC)."""
         arg = np.multiply.outer(t_s, self._omega)
         arg += self._phase
-        return np.asarray(np.sin(arg) @ self._amp, dtype=np.float64)
+        # An elementwise product and row sum (not BLAS) gives bit-identical values however many times are asked.
+        return np.asarray((np.sin(arg) * self._amp).sum(axis=-1), dtype=np.float64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +108,8 @@ class Weather:
             w = _window(t_ms, steer)
             if np.any(w > 0.0):
                 offset = (slow - steer.from_deg + 180.0) % 360.0 - 180.0
-                slow = steer.from_deg + (1.0 - w) * offset
+                # Elementwise choice keeps unsteered times bit-identical however the times are batched.
+                slow = np.where(w > 0.0, steer.from_deg + (1.0 - w) * offset, slow)
                 # A steady wind keeps the plume on its receptors; meander is damped while steered.
                 calm = np.minimum(calm, 1.0 - 0.85 * w)
         return np.asarray((slow + calm * self._dir_fast(t_s)) % 360.0, dtype=np.float64)
