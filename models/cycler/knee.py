@@ -28,26 +28,33 @@ def _clean(cycles: ArrayLike | None, capacity: ArrayLike) -> tuple[FloatArray, F
     return n[ok], q[ok]
 
 
-def two_line_knee(n: FloatArray, q: FloatArray, *, min_segment: int = 5) -> tuple[float, FloatArray]:
-    """Breakpoint of the best continuous two-line fit, and the sum of squared errors per candidate."""
-    if n.size < 2 * min_segment + 1:
-        raise ValueError(f"need at least {2 * min_segment + 1} valid cycles to fit two lines")
-    cand = n[min_segment:-min_segment]
+def _hinge_sse(n: FloatArray, q: FloatArray, cand: FloatArray) -> FloatArray:
+    """Sum of squared errors of the continuous two-line fit with its break at each of ``cand``."""
     h = np.maximum(n[None, :] - cand[:, None], 0.0)  # (candidates, cycles)
-    ones = np.ones_like(n)
     # Normal equations A^T A beta = A^T q with A = [1, n, h_k] for every candidate k at once.
-    s_1, s_n, s_nn = ones.sum(), n.sum(), (n * n).sum()
-    s_h, s_nh, s_hh = h.sum(axis=1), h @ n, (h * h).sum(axis=1)
     ata = np.empty((cand.size, 3, 3))
-    ata[:, 0, 0], ata[:, 0, 1], ata[:, 1, 1] = s_1, s_n, s_nn
-    ata[:, 1, 0] = s_n
-    ata[:, 0, 2] = ata[:, 2, 0] = s_h
-    ata[:, 1, 2] = ata[:, 2, 1] = s_nh
-    ata[:, 2, 2] = s_hh
+    ata[:, 0, 0], ata[:, 0, 1], ata[:, 1, 1] = n.size, n.sum(), n @ n
+    ata[:, 1, 0] = ata[:, 0, 1]
+    ata[:, 0, 2] = ata[:, 2, 0] = h.sum(axis=1)
+    ata[:, 1, 2] = ata[:, 2, 1] = h @ n
+    ata[:, 2, 2] = (h * h).sum(axis=1)
     aty = np.stack([np.full(cand.size, q.sum()), np.full(cand.size, n @ q), h @ q], axis=1)
     beta = np.linalg.solve(ata, aty[:, :, None])[:, :, 0]
     fitted = beta[:, :1] + beta[:, 1:2] * n[None, :] + beta[:, 2:3] * h
-    sse = ((q[None, :] - fitted) ** 2).sum(axis=1)
+    return np.asarray(((q[None, :] - fitted) ** 2).sum(axis=1), dtype=np.float64)
+
+
+def two_line_knee(
+    n: FloatArray, q: FloatArray, *, min_segment: int = 5, block: int = 256
+) -> tuple[float, FloatArray]:
+    """Breakpoint of the best continuous two-line fit, and the sum of squared errors per candidate.
+
+    Candidates are evaluated ``block`` at a time, which bounds memory to ``block * len(n)`` floats.
+    """
+    if n.size < 2 * min_segment + 1:
+        raise ValueError(f"need at least {2 * min_segment + 1} valid cycles to fit two lines")
+    cand = n[min_segment:-min_segment]
+    sse = np.concatenate([_hinge_sse(n, q, cand[i : i + block]) for i in range(0, cand.size, block)])
     return float(cand[int(np.argmin(sse))]), sse
 
 
