@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from cycler_scenario import CYCLE_S, HEALTHY, START, regular_cycles, scenario_config, scenario_frame
 
 from simulators.cycler import FLOAT_FIELDS, CyclerBank, CyclerFrame, StepType
 from simulators.cycler.frame import datetime64_ms
+from simulators.cycler.scenarios import CYCLE_S, HEALTHY, START, regular_cycles, scenario_config, scenario_frame
 
 
 def _rows(frame: CyclerFrame, kind: str, ch: int) -> tuple[int, int]:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cycler_scenario import scenario_frame
-
 from simulators.cycler.plots import cycle_discharge_capacity, plot_capacity_fade
+from simulators.cycler.scenarios import scenario_frame
 
 
 def test_plot_writes_a_png(tmp_path: Path) -> None:

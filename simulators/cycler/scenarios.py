@@ -1,4 +1,4 @@
-"""A small accelerated-ageing scenario shared by the cycler tests (about 80 cycles of 5 channels)."""
+"""A small accelerated-ageing scenario (about 80 cycles of 5 channels, every fault kind) for tests and demos."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from functools import cache
 import numpy as np
 from numpy.typing import NDArray
 
-from simulators.cycler import AgeingParams, CyclerBank, CyclerConfig, CyclerFault, CyclerFrame
+from simulators.cycler.bank import CyclerBank
+from simulators.cycler.config import AgeingParams, CyclerConfig, CyclerFault
+from simulators.cycler.frame import CyclerFrame
 from simulators.cycler.protocol import REFERENCE_START, REGULAR_START
 
 START = datetime(2024, 3, 1, 6, 0, tzinfo=UTC)
@@ -39,7 +41,7 @@ def scenario_config(seed: int = 5) -> CyclerConfig:
 
 @cache
 def scenario_frame() -> CyclerFrame:
-    """The scenario generated once per test session (tests only read it)."""
+    """The scenario generated once per process (callers only read it)."""
     return CyclerBank(scenario_config()).generate(START, N_STEPS)
 
 
