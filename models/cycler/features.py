@@ -67,6 +67,7 @@ def cycle_features(
     pulse_min_di: float = 0.5,
     pulse_max_dt_s: float = 2.0,
     rate_window_s: float = 60.0,
+    drop_last: bool = False,
 ) -> CycleFeatures:
     """Per-cycle features of one channel's samples (stream order, ``test_time`` non-decreasing).
 
@@ -80,6 +81,12 @@ def cycle_features(
         Edges further apart than this in time are not used (the drop must be the ohmic one).
     rate_window_s : float
         Span over which dT/dt is measured (a longer span averages the sensor noise).
+    drop_last : bool
+        Leave out the last cycle of the samples: on a live stream it is still running, and its partial
+        capacity would look like a collapse of the coulombic efficiency.
+
+    Pulse resistance needs samples at most ``pulse_max_dt_s`` apart around the current steps; with
+    coarser logging it is NaN and the cycler's reported ``internal_resistance`` is what remains.
 
     Examples
     --------
@@ -93,6 +100,8 @@ def cycle_features(
     if t.size > 1 and np.any(np.diff(t[np.isfinite(t)]) < 0):
         raise ValueError("test_time goes backwards: split the stream at channel restarts first")
     keep = np.isfinite(samples.cycle_index)
+    if drop_last and keep.any():
+        keep &= samples.cycle_index != samples.cycle_index[keep][-1]
     cycles, group = np.unique(samples.cycle_index[keep], return_inverse=True)
     n = cycles.size
     order = np.argsort(group, kind="stable")

@@ -24,6 +24,17 @@ def test_healthy_and_leaking_cells() -> None:
     assert np.all(healthy.n_samples == PER_CYCLE)
 
 
+def test_drop_last_leaves_out_the_running_cycle() -> None:
+    s = synthetic_channel(np.full(4, 2.0), np.ones(4))
+    n = len(s) - 100  # the fourth cycle is 30 s into its charge
+    live = ChannelSamples.from_columns({"cycle_index": s.cycle_index[:n], "charge_capacity": s.charge_capacity[:n],
+                                        "discharge_capacity": s.discharge_capacity[:n]})
+    assert cycle_features(live).coulombic_efficiency[-1] == 0.0
+    kept = cycle_features(live, drop_last=True)
+    assert kept.cycle_index.tolist() == [1.0, 2.0, 3.0]
+    np.testing.assert_allclose(kept.coulombic_efficiency, 1.0)
+
+
 def test_resistance_from_current_steps_and_reported() -> None:
     f = cycle_features(synthetic_channel(np.full(5, 2.0), np.ones(5), resistance=0.035))
     np.testing.assert_allclose(f.pulse_resistance, 0.035)
