@@ -105,6 +105,12 @@ def _write_entries(path: Path, entries: dict[str, str]) -> None:
     tmp.replace(path)
 
 
+def read_users(path: Path) -> dict[str, str]:
+    """username -> hash of every entry."""
+    with _locked(path):
+        return _read_entries(path)
+
+
 def upsert_users(path: Path, users: dict[str, str]) -> None:
     """Add or replace ``username -> $7$ hash`` entries in a Mosquitto password file."""
     with _locked(path):

@@ -1,0 +1,293 @@
+"""The ``kipsense`` command line: one entry point, a subcommand per job."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from kipsense.records import DeviceKind
+
+
+def _stack_root() -> Path:
+    return Path(os.environ.get("KIPSENSE_STACK_ROOT", ".local"))
+
+
+def _stop_event() -> threading.Event:
+    """An event set by SIGINT/SIGTERM, so services stop cleanly (flush, ack, disconnect)."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return stop
+
+
+def _database_url() -> str:
+    from kipsense.settings import DatabaseSettings
+
+    return DatabaseSettings().database_url
+
+
+# -- stack -------------------------------------------------------------------------------------------------
+def cmd_stack(args: argparse.Namespace) -> int:
+    from kipsense.stack import LocalStack, StackError
+
+    stack = LocalStack(_stack_root(), args.name)
+    try:
+        if args.action == "up":
+            status = stack.up()
+        elif args.action == "down":
+            status = stack.down()
+        elif args.action == "env":
+            for key, value in stack.env().items():
+                print(f"export {key}='{value}'")
+            return 0
+        else:
+            status = stack.status()
+    except StackError as exc:
+        print(f"kipsense stack: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"postgres: {'running' if status.postgres_running else 'stopped'} on 127.0.0.1:{status.postgres_port}\n"
+        f"mosquitto: {'running' if status.mqtt_running else 'stopped'} on 127.0.0.1:{status.mqtt_port}\n"
+        f"data: {status.data_dir}"
+    )
+    return 0 if args.action == "down" or (status.postgres_running and status.mqtt_running) else 1
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from store import migrate
+
+    applied = migrate.apply(_database_url())
+    print("applied: " + (", ".join(applied) if applied else "nothing (schema is current)"))
+    return 0
+
+
+# -- devices and keys --------------------------------------------------------------------------------------
+def cmd_devices(args: argparse.Namespace) -> int:
+    from kipsense import provisioning
+    from kipsense.settings import MqttSettings
+    from store import devices as store_devices
+    from store.db import connect
+    from store.devices import DeviceExistsError
+
+    mqtt = MqttSettings()
+    if args.action in {"create", "rotate", "revoke"} and not args.device_id:
+        print(f"kipsense devices {args.action}: a device id is required", file=sys.stderr)
+        return 2
+    with connect(_database_url()) as conn:
+        try:
+            if args.action == "create":
+                creds = provisioning.create_device(
+                    conn,
+                    mqtt,
+                    device_id=args.device_id,
+                    kind=DeviceKind(args.kind),
+                    site_id=args.site,
+                    name=args.name,
+                    lat=args.lat,
+                    lon=args.lon,
+                    mobile=args.mobile,
+                    expected_interval_s=args.interval,
+                    firmware=args.firmware,
+                )
+                return _print_credentials(creds, args.json)
+            if args.action == "rotate":
+                return _print_credentials(provisioning.rotate(conn, mqtt, device_id=args.device_id), args.json)
+            if args.action == "revoke":
+                if not provisioning.revoke(conn, mqtt, device_id=args.device_id):
+                    print(f"no device {args.device_id!r}", file=sys.stderr)
+                    return 1
+                print(f"revoked {args.device_id}")
+                return 0
+            if args.action == "sync-broker":
+                print(f"broker has credentials of {provisioning.sync_broker(conn, mqtt)} devices")
+                return 0
+        except (provisioning.ProvisioningError, DeviceExistsError) as exc:
+            print(f"kipsense devices: {exc}", file=sys.stderr)
+            return 1
+        rows = store_devices.list_devices(conn, include_retired=args.all)
+    if args.json:
+        print(json.dumps([asdict(d) for d in rows], default=str, indent=1))
+    else:
+        for d in rows:
+            print(f"{d.device_id:24} {d.kind:8} {d.site_id:12} {d.status:8} last seen {d.last_seen or '-'}")
+    return 0
+
+
+def _print_credentials(creds: Any, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(asdict(creds)))
+    else:
+        print(
+            f"device:   {creds.device_id}\nusername: {creds.username}\npassword: {creds.password}   (shown once)\n"
+            f"broker:   {creds.host}:{creds.port}\npublish:  {creds.topic}"
+        )
+        if not creds.reloaded:
+            print("note: broker not reloaded (no running local broker known); run `kipsense devices sync-broker`")
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from store import apikeys
+    from store.db import connect
+
+    with connect(_database_url()) as conn:
+        key, token = apikeys.create(conn, name=args.name, role=args.role, sites=args.site or [])
+        conn.commit()
+    if args.json:
+        print(json.dumps({"key_id": key.key_id, "role": key.role, "token": token}))
+    else:
+        print(f"key {key.key_id} ({key.role}): {token}   (shown once)")
+    return 0
+
+
+# -- services ----------------------------------------------------------------------------------------------
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from ingest.service import run_workers
+    from kipsense.settings import IngestSettings, MqttSettings
+
+    return run_workers(
+        settings=IngestSettings(),
+        mqtt_settings=MqttSettings(),
+        database_url=_database_url(),
+        workers=args.workers,
+        stop=_stop_event(),
+    )
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from kipsense.settings import ScorerSettings
+    from models.scorer import Scorer
+    from store import migrate
+
+    url = _database_url()
+    migrate.apply(url)
+    Scorer(settings=ScorerSettings(), database_url=url).run(_stop_event())
+    return 0
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.main import create_app
+    from kipsense.settings import ApiSettings, MqttSettings
+    from store import migrate
+
+    settings = ApiSettings()
+    url = _database_url()
+    migrate.apply(url)
+    app = create_app(settings=settings, database_url=url, mqtt=MqttSettings())
+    uvicorn.run(app, host=args.host or settings.host, port=args.port or settings.port, log_level="info")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from simulators.cli import run_simulation
+
+    return run_simulation(args, database_url=_database_url(), stop=_stop_event())
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from kipsense.runall import run_all
+
+    return run_all(_stack_root(), stop=_stop_event(), port=args.port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kipsense", description="KIP Sense industrial sensor monitoring")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("stack", help="the embedded local PostgreSQL+timescaledb and Mosquitto")
+    p.add_argument("action", choices=["up", "down", "status", "env"])
+    p.add_argument("--name", default="main", help="stack name: main (make run) or test (make test)")
+    p.set_defaults(func=cmd_stack)
+
+    p = sub.add_parser("migrate", help="apply pending schema migrations")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("devices", help="provision and manage devices")
+    p.add_argument("action", choices=["create", "list", "rotate", "revoke", "sync-broker"])
+    p.add_argument("device_id", nargs="?")
+    p.add_argument("--kind", choices=[k.value for k in DeviceKind], default="dust")
+    p.add_argument("--site", default="park")
+    p.add_argument("--name")
+    p.add_argument("--lat", type=float)
+    p.add_argument("--lon", type=float)
+    p.add_argument("--mobile", action="store_true")
+    p.add_argument("--interval", type=float, default=10.0, help="expected seconds between readings")
+    p.add_argument("--firmware")
+    p.add_argument("--all", action="store_true", help="list: include retired devices")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_devices)
+
+    p = sub.add_parser("keys", help="API keys")
+    p.add_argument("action", choices=["create"])
+    p.add_argument("--role", required=True, choices=["operator", "researcher", "field", "admin"])
+    p.add_argument("--name", default="cli")
+    p.add_argument("--site", action="append", help="field keys: a site the key may manage (repeatable)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_keys)
+
+    p = sub.add_parser("ingest", help="MQTT -> TimescaleDB ingest workers")
+    p.add_argument("--workers", type=int, default=1)
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("score", help="streaming scorer: new readings -> alerts")
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("api", help="HTTP API and operator page")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(func=cmd_api)
+
+    p = sub.add_parser("simulate", help="simulated devices publishing over MQTT")
+    p.add_argument("stream", choices=["dust"])
+    p.add_argument("--devices", type=int, default=24)
+    p.add_argument("--mobile", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
+    p.add_argument("--step", type=float, default=10.0, help="simulated seconds between readings")
+    p.add_argument("--duration", type=float, help="stop after this many real seconds")
+    p.add_argument("--episode-at", type=float, action="append", help="simulated seconds after start (repeatable)")
+    p.add_argument("--episode-duration", type=float, default=600.0)
+    p.add_argument("--episode-source", default=None, help="source name (default: the first stockpile)")
+    p.add_argument("--prefix", default="dust")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("run", help="the whole platform with simulators on the local stack (make run)")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command != "stack":
+        from kipsense.stack import load_env_defaults
+
+        load_env_defaults(_stack_root())
+    try:
+        result: int = args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,231 @@
+"""Alerts and their event log.
+
+One open (not cleared) alert per (device, type), enforced by a partial unique index: a repeat raises the
+occurrence count and updates the last value; after clearing, a new occurrence opens a new alert.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
+
+Conn = psycopg.Connection[Any]
+SEVERITIES = ("info", "warning", "major", "critical")
+STATUSES = ("active", "acknowledged", "cleared")
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    alert_id: int
+    device_id: str
+    site_id: str
+    type: str
+    severity: str
+    status: str
+    value: float | None
+    threshold: float | None
+    details: dict[str, Any]
+    occurrences: int
+    first_time: datetime
+    last_time: datetime
+    created_at: datetime
+    updated_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    cleared_at: datetime | None
+    cleared_by: str | None
+    assignee: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    event_id: int
+    alert_id: int
+    at: datetime
+    kind: str
+    actor: str
+    comment: str | None
+    data: dict[str, Any]
+
+
+_COLS = (
+    "alert_id, device_id, site_id, type, severity, status, value, threshold, details, occurrences, first_time,"
+    " last_time, created_at, updated_at, acknowledged_at, acknowledged_by, cleared_at, cleared_by, assignee"
+)
+
+
+class AlertStateError(ValueError):
+    """The requested transition is not allowed from the alert's current status."""
+
+
+def _event(
+    conn: Conn,
+    alert_id: int,
+    kind: str,
+    *,
+    actor: str = "system",
+    comment: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    conn.execute(
+        "INSERT INTO alert_events (alert_id, kind, actor, comment, data) VALUES (%s, %s, %s, %s, %s)",
+        (alert_id, kind, actor, comment, Jsonb(data or {})),
+    )
+
+
+def raise_alert(
+    conn: Conn,
+    *,
+    device_id: str,
+    site_id: str,
+    type: str,
+    severity: str,
+    value: float | None,
+    threshold: float | None,
+    at: datetime,
+    details: dict[str, Any] | None = None,
+) -> tuple[int, bool]:
+    """Open an alert, or count a new occurrence on the open one. Returns (alert_id, created)."""
+    if severity not in SEVERITIES:
+        raise ValueError(f"severity must be one of {SEVERITIES}")
+    row = conn.execute(
+        "INSERT INTO alerts (device_id, site_id, type, severity, value, threshold, details, first_time, last_time)"
+        " VALUES (%(d)s, %(s)s, %(t)s, %(sev)s, %(v)s, %(th)s, %(det)s, %(at)s, %(at)s)"
+        " ON CONFLICT (device_id, type) WHERE status <> 'cleared' DO UPDATE SET"
+        "   occurrences = alerts.occurrences + 1, value = EXCLUDED.value, threshold = EXCLUDED.threshold,"
+        "   details = EXCLUDED.details, last_time = GREATEST(alerts.last_time, EXCLUDED.last_time),"
+        "   updated_at = now()"
+        " RETURNING alert_id, (xmax = 0) AS created",
+        {
+            "d": device_id,
+            "s": site_id,
+            "t": type,
+            "sev": severity,
+            "v": value,
+            "th": threshold,
+            "det": Jsonb(details or {}),
+            "at": at,
+        },
+    ).fetchone()
+    if row is None:  # pragma: no cover
+        raise RuntimeError("upsert returned no row")
+    alert_id, created = int(row["alert_id"]), bool(row["created"])
+    _event(conn, alert_id, "raised" if created else "repeated", data={"value": value, "at": at.isoformat()})
+    return alert_id, created
+
+
+def update_open(conn: Conn, *, device_id: str, type: str, value: float, at: datetime) -> int | None:
+    """While a condition persists: keep the open alert's last value and time current (no new occurrence)."""
+    row = conn.execute(
+        "UPDATE alerts SET value = %s, last_time = GREATEST(last_time, %s), updated_at = now()"
+        " WHERE device_id = %s AND type = %s AND status <> 'cleared' RETURNING alert_id",
+        (value, at, device_id, type),
+    ).fetchone()
+    return int(row["alert_id"]) if row else None
+
+
+def get(conn: Conn, *, alert_id: int) -> Alert | None:
+    with conn.cursor(row_factory=class_row(Alert)) as cur:
+        return cur.execute(f"SELECT {_COLS} FROM alerts WHERE alert_id = %s", (alert_id,)).fetchone()  # noqa: S608
+
+
+def events(conn: Conn, *, alert_id: int) -> list[AlertEvent]:
+    with conn.cursor(row_factory=class_row(AlertEvent)) as cur:
+        return cur.execute(
+            "SELECT event_id, alert_id, at, kind, actor, comment, data FROM alert_events"
+            " WHERE alert_id = %s ORDER BY event_id",
+            (alert_id,),
+        ).fetchall()
+
+
+def list_alerts(
+    conn: Conn,
+    *,
+    status: str | None = None,
+    severity: str | None = None,
+    type: str | None = None,
+    device_id: str | None = None,
+    sites: list[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before_id: int | None = None,
+    limit: int = 50,
+) -> list[Alert]:
+    """Newest first; ``before_id`` is the cursor (the last alert_id of the previous page)."""
+    with conn.cursor(row_factory=class_row(Alert)) as cur:
+        return cur.execute(
+            f"SELECT {_COLS} FROM alerts WHERE"  # noqa: S608
+            " (%(st)s::text IS NULL OR status = %(st)s) AND (%(sev)s::text IS NULL OR severity = %(sev)s)"
+            " AND (%(t)s::text IS NULL OR type = %(t)s) AND (%(d)s::text IS NULL OR device_id = %(d)s)"
+            " AND (%(sites)s::text[] IS NULL OR site_id = ANY(%(sites)s))"
+            " AND (%(since)s::timestamptz IS NULL OR last_time >= %(since)s)"
+            " AND (%(until)s::timestamptz IS NULL OR first_time < %(until)s)"
+            " AND (%(before)s::bigint IS NULL OR alert_id < %(before)s)"
+            " ORDER BY alert_id DESC LIMIT %(n)s",
+            {
+                "st": status,
+                "sev": severity,
+                "t": type,
+                "d": device_id,
+                "sites": sites,
+                "since": since,
+                "until": until,
+                "before": before_id,
+                "n": limit,
+            },
+        ).fetchall()
+
+
+def acknowledge(conn: Conn, *, alert_id: int, user: str, comment: str | None = None) -> Alert | None:
+    """Active -> acknowledged. None if there is no such alert; ``AlertStateError`` if not active."""
+    current = get(conn, alert_id=alert_id)
+    if current is None:
+        return None
+    if current.status != "active":
+        raise AlertStateError(f"alert {alert_id} is {current.status}, only an active alert can be acknowledged")
+    conn.execute(
+        "UPDATE alerts SET status = 'acknowledged', acknowledged_at = now(), acknowledged_by = %s, updated_at = now()"
+        " WHERE alert_id = %s",
+        (user, alert_id),
+    )
+    _event(conn, alert_id, "acknowledged", actor=user, comment=comment)
+    return get(conn, alert_id=alert_id)
+
+
+def clear(conn: Conn, *, alert_id: int, user: str, comment: str | None = None) -> Alert | None:
+    """Active or acknowledged -> cleared."""
+    current = get(conn, alert_id=alert_id)
+    if current is None:
+        return None
+    if current.status == "cleared":
+        raise AlertStateError(f"alert {alert_id} is already cleared")
+    conn.execute(
+        "UPDATE alerts SET status = 'cleared', cleared_at = now(), cleared_by = %s, updated_at = now()"
+        " WHERE alert_id = %s",
+        (user, alert_id),
+    )
+    _event(conn, alert_id, "cleared", actor=user, comment=comment)
+    return get(conn, alert_id=alert_id)
+
+
+def comment(conn: Conn, *, alert_id: int, user: str, text: str) -> Alert | None:
+    current = get(conn, alert_id=alert_id)
+    if current is None:
+        return None
+    conn.execute("UPDATE alerts SET updated_at = now() WHERE alert_id = %s", (alert_id,))
+    _event(conn, alert_id, "comment", actor=user, comment=text)
+    return get(conn, alert_id=alert_id)
+
+
+def assign(conn: Conn, *, alert_id: int, user: str, assignee: str | None) -> Alert | None:
+    current = get(conn, alert_id=alert_id)
+    if current is None:
+        return None
+    conn.execute("UPDATE alerts SET assignee = %s, updated_at = now() WHERE alert_id = %s", (assignee, alert_id))
+    _event(conn, alert_id, "assigned", actor=user, data={"assignee": assignee})
+    return get(conn, alert_id=alert_id)
