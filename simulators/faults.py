@@ -19,7 +19,7 @@ time grid, so the schedule is the same however the stream is chunked and every t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,11 +32,27 @@ from simulators.sensor import Readings
 _BLOCK_MS = 6 * 3_600_000
 _DAY_MS = 86_400_000.0
 _KINDS = (
-    "stuck", "spike", "drift", "rh_artefact", "dropout", "offline", "low_battery", "clock_skew", "duplicate",
+    "stuck",
+    "spike",
+    "drift",
+    "rh_artefact",
+    "dropout",
+    "offline",
+    "low_battery",
+    "clock_skew",
+    "duplicate",
 )
 #: Order of application: gain changes first, a flat line last among PM faults (a stuck sensor shows nothing else).
 _ORDER = (
-    "drift", "rh_artefact", "spike", "stuck", "dropout", "offline", "low_battery", "clock_skew", "duplicate",
+    "drift",
+    "rh_artefact",
+    "spike",
+    "stuck",
+    "dropout",
+    "offline",
+    "low_battery",
+    "clock_skew",
+    "duplicate",
 )
 
 
@@ -79,9 +95,22 @@ class FaultSpec:
         """A spec that injects no faults."""
         off = FaultRate(0.0, (1.0, 1.0))
         return cls(
-            stuck=off, spike=off, drift=off, rh_artefact=off, dropout=off, offline=off, low_battery=off,
-            clock_skew=off, duplicate=off,
+            stuck=off,
+            spike=off,
+            drift=off,
+            rh_artefact=off,
+            dropout=off,
+            offline=off,
+            low_battery=off,
+            clock_skew=off,
+            duplicate=off,
         )
+
+    def with_rate(self, kind: str, rate: FaultRate) -> FaultSpec:
+        """A copy with ``kind`` at ``rate``, e.g. ``FaultSpec.none().with_rate("spike", FaultRate(6.0, (1, 20)))``."""
+        self.rate(kind)  # refuses an unknown kind
+        changes: dict[str, Any] = {kind: rate}
+        return replace(self, **changes)
 
     def rate(self, kind: str) -> FaultRate:
         """The :class:`FaultRate` of ``kind``."""
@@ -185,8 +214,10 @@ def _params(kind: str, spec: FaultSpec, u: NDArray[np.float64]) -> dict[str, obj
         return {"backfill": c < spec.offline_backfill_probability}
     if kind == "clock_skew":
         sign = 1.0 if c < 0.5 else -1.0
-        return {"offset_s": round(sign * _lerp(spec.clock_offset_s, a), 1),
-                "drift_ppm": round(_lerp(spec.clock_drift_ppm, b), 1)}
+        return {
+            "offset_s": round(sign * _lerp(spec.clock_offset_s, a), 1),
+            "drift_ppm": round(_lerp(spec.clock_drift_ppm, b), 1),
+        }
     return {}
 
 
