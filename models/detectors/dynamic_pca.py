@@ -87,6 +87,19 @@ class DynamicPCA(PCADetector, StreamingDetector):
         """Scores of ``X`` as one stream (the first ``lags`` rows score 0)."""
         return StreamingDetector.decision_function(self, X)
 
+    def contributions(self, X: ArrayLike) -> tuple[FloatArray, FloatArray]:
+        """Per-variable ``T²`` and ``SPE`` contributions summed over the lags, for rows with a full lag window.
+
+        Returns two ``(n - lags, d)`` arrays; row ``i`` belongs to row ``i + lags`` of ``X``.
+        """
+        check_is_fitted(self)
+        A = as_2d(X)
+        if A.shape[1] != self.n_features_in_:
+            raise ValueError(f"expected {self.n_features_in_} features, got {A.shape[1]}")
+        t2c, spec = super().contributions(lagged(A, int(self.lags)))
+        shape = (t2c.shape[0], int(self.lags) + 1, A.shape[1])
+        return t2c.reshape(shape).sum(axis=1), spec.reshape(shape).sum(axis=1)
+
     def lagged_statistics(self, X: ArrayLike) -> tuple[FloatArray, FloatArray]:
         """T² and SPE of the rows of ``X`` that have a full lag window (``n - lags`` rows)."""
         return self.statistics(lagged(as_2d(X), int(self.lags)))

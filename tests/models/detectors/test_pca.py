@@ -80,3 +80,16 @@ def test_dynamic_pca_catches_a_change_in_dynamics_static_pca_misses() -> None:
     broken = np.hstack([x[2000:, :1], rng.normal(size=(2000, 1))])  # the delay relation is gone
     assert det.predict(broken).mean() > 0.5
     assert PCADetector(n_components=1).fit(x[:2000]).predict(broken).mean() < 0.2
+
+
+def test_dynamic_pca_contributions_are_per_original_variable() -> None:
+    X = _process(600, 7)
+    det = DynamicPCA(lags=2, n_components=5).fit(X)
+    Y = _process(30, 8)
+    Y[:, 3] += 5 * X[:, 3].std()
+    t2c, spec = det.contributions(Y)
+    t2, spe = det.lagged_statistics(Y)
+    assert t2c.shape == spec.shape == (28, 8)
+    np.testing.assert_allclose(spec.sum(axis=1), spe, rtol=1e-8)
+    np.testing.assert_allclose(t2c.sum(axis=1), t2, rtol=1e-8)
+    assert np.bincount(np.argmax(spec, axis=1)).argmax() == 3
