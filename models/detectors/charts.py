@@ -21,6 +21,9 @@ from models.detectors.base import (
     location_scale,
 )
 
+#: Rows per block of the vectorised CUSUM identity.
+_BLOCK = 1 << 14
+
 
 def _row_vector(values: object, n_features: int, name: str) -> FloatArray:
     arr = np.asarray(values, dtype=np.float64).reshape(-1)
@@ -165,9 +168,16 @@ def reset_cumsum(increments: FloatArray, start: FloatArray) -> FloatArray:
     >>> reset_cumsum(np.array([[1.0], [-3.0], [2.0]]), np.zeros(1)).ravel().tolist()
     [1.0, 0.0, 2.0]
     """
-    C = np.cumsum(increments, axis=0)
-    C += start
-    running_min = np.minimum.accumulate(C, axis=0)
-    np.minimum(running_min, 0.0, out=running_min)
-    C -= running_min
-    return C
+    out = np.empty_like(increments)
+    level = np.asarray(start, dtype=np.float64)
+    # restart the identity every block: keeps |C| (and so the rounding error of C - min C) bounded on long
+    # streams, and the block stays in cache
+    for lo in range(0, increments.shape[0], _BLOCK):
+        C = np.cumsum(increments[lo : lo + _BLOCK], axis=0)
+        C += level
+        running_min = np.minimum.accumulate(C, axis=0)
+        np.minimum(running_min, 0.0, out=running_min)
+        C -= running_min
+        out[lo : lo + _BLOCK] = C
+        level = C[-1]
+    return out

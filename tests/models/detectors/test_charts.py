@@ -66,3 +66,12 @@ def test_reset_cumsum_equals_the_loop(increments: np.ndarray, start: float) -> N
         expected[t] = level
     got = reset_cumsum(increments, np.full(increments.shape[1], start))
     np.testing.assert_allclose(got, expected, atol=1e-9)
+
+
+def test_long_cusum_streams_match_the_recursion_across_blocks() -> None:
+    rng = np.random.default_rng(6)
+    train = rng.normal(size=500)
+    test = rng.normal(size=40_000) + 0.3 * np.sin(np.arange(40_000) / 300.0)
+    det = CUSUMChart(k=0.25).fit(train)
+    z = (test - train.mean()) / train.std(ddof=1)
+    np.testing.assert_allclose(det.decision_function(test), _reference_cusum(z, 0.25), atol=1e-9)
