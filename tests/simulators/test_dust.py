@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from numpy.typing import NDArray
 
 from kipsense.records import is_valid_device_id
-from simulators.dust import DustFrame, DustNetwork, DustNetworkConfig, Episode, FaultSpec
+from simulators.dust import DustFrame, DustNetwork, DustNetworkConfig, Episode, FaultRate, FaultSpec
 from simulators.frames import concat_frames
 
 START = datetime(2024, 6, 4, 6, 0, tzinfo=UTC)
@@ -153,3 +154,16 @@ def test_mobile_sensors_move_and_report_gps() -> None:
     f = DustNetwork(DustNetworkConfig(n_sensors=5, n_mobile=2, seed=0)).generate(START, STEP, 360)
     assert np.all(np.ptp(f.lat[:, 5:], axis=0) > 1e-3)
     assert np.all(np.ptp(f.lat[:, :5], axis=0) == 0.0)
+
+
+def test_truth_params_are_json_and_backfill_only_where_silent() -> None:
+    cfg = DustNetworkConfig(n_sensors=20, n_mobile=1, seed=6, random_episodes_per_day=12.0,
+                            faults=FaultSpec().with_rate("offline", FaultRate(6.0, (300.0, 1800.0))))
+    f = DustNetwork(cfg).generate(START, STEP, 4000)
+    kinds = {e.kind for e in f.truth}
+    assert {"dust_episode", "offline", "dropout"} <= kinds
+    for e in f.truth:
+        assert json.loads(json.dumps(e.params)) == e.params
+        assert e.start < e.end and e.device_id in f.device_ids
+    assert f.backfill is not None and f.backfill.any()
+    assert not np.any(f.backfill & f.present)
