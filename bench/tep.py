@@ -22,6 +22,7 @@ from _common import machine, markdown_table, update_results_md, write_results
 from scipy.signal import lfilter
 
 from models.detectors.base import BoolArray, FloatArray
+from models.detectors.charts import CUSUMChart
 from models.detectors.dynamic_pca import DynamicPCA
 from models.detectors.pca import PCADetector
 
@@ -70,6 +71,13 @@ def ewma_spe(fit: FloatArray) -> Statistic:
     """EWMA (lambda 0.1) of PCA SPE in units of its Jackson-Mudholkar limit: slow breaks of correlation."""
     pca = PCADetector(n_components=N_COMPONENTS, statistic="spe").fit(fit)
     return lambda X: ewma(pca.decision_function(X)[:, None], 0.1)[:, 0]
+
+
+def cusum_spe(fit: FloatArray) -> Statistic:
+    """Upper/lower tabular CUSUM (k = 0.5 sigma) of PCA SPE, with the library's CUSUM chart."""
+    pca = PCADetector(n_components=N_COMPONENTS, statistic="spe").fit(fit)
+    chart = CUSUMChart(k=0.5).fit(pca.decision_function(fit))
+    return lambda X: chart.decision_function(pca.decision_function(X))
 
 
 def diff_log_variance(fit: FloatArray) -> Statistic:
@@ -122,6 +130,7 @@ def monitors(train: FloatArray) -> tuple[dict[str, Monitor], dict[str, float]]:
     makers = {
         "dpca_spe_split_limit": dpca_spe,
         "ewma_spe": ewma_spe,
+        "cusum_spe": cusum_spe,
         "diff_logvar": diff_log_variance,
         "ewma_residuals": ewma_residuals,
     }
