@@ -94,7 +94,10 @@ class DustNetwork:
         """
         if chunk_steps <= 0:
             raise ValueError("chunk_steps must be positive")
-        run = _Run(self, start, step)
+        return self._stream(_Run(self, start, step), chunk_steps)
+
+    @staticmethod
+    def _stream(run: _Run, chunk_steps: int) -> Iterator[DustFrame]:
         offset = 0
         while True:
             yield run.frame(offset, chunk_steps)
@@ -122,7 +125,7 @@ class _Run:
         self.cfg = cfg
         self.layout = net.layout
         self.device_ids = net.device_ids
-        self.start_ms = int(start.astimezone(UTC).timestamp() * 1000)
+        self.start_ms = round(start.astimezone(UTC).timestamp() * 1000)
         self.step_ms = step_ms
         self.weather = Weather(cfg.seed, utc_offset_h=cfg.utc_offset_h)
         self.emission = EmissionModel.from_layout(self.layout)
@@ -203,7 +206,7 @@ class _Run:
 
 
 def _ms(t: datetime) -> int:
-    return int(t.timestamp() * 1000)
+    return round(t.timestamp() * 1000)
 
 
 def as_ms(values: NDArray[np.datetime64]) -> NDArray[np.int64]:

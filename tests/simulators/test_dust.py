@@ -79,6 +79,8 @@ def test_rejects_naive_start_and_sub_millisecond_step() -> None:
         net.generate(datetime(2024, 1, 1), STEP, 10)
     with pytest.raises(ValueError, match="millisecond"):
         net.generate(START, timedelta(microseconds=1500), 10)
+    with pytest.raises(ValueError, match="chunk_steps"):
+        net.chunks(START, STEP, 0)
     with pytest.raises(ValueError, match="not in the layout"):
         DustNetwork(DustNetworkConfig(n_sensors=3, episodes=(Episode("nowhere", 0.0, 60.0),))).generate(START, STEP, 5)
 
