@@ -10,6 +10,9 @@ from numpy.typing import ArrayLike
 from models.detectors.base import FloatArray, State, StreamingDetector, as_2d, check_is_fitted
 from models.detectors.pca import PCADetector
 
+#: Rows lagged and scored per block.
+_BLOCK = 8192
+
 
 def lagged(A: FloatArray, lags: int) -> FloatArray:
     """Rows ``[x_t, x_{t-1}, ..., x_{t-lags}]`` for ``t = lags .. n-1`` (shape ``(n - lags, d * (lags + 1))``)."""
@@ -76,10 +79,12 @@ class DynamicPCA(PCADetector, StreamingDetector):
             raise ValueError(f"expected {d} features, got {A.shape[1]}")
         tail = np.asarray(state["tail"], dtype=np.float64).reshape(-1, d)
         W = np.concatenate([tail, A])
-        L = lagged(W, lags)
         scores = np.zeros(A.shape[0])
-        if L.shape[0]:
-            scores[A.shape[0] - L.shape[0] :] = super().decision_function(L)
+        offset = W.shape[0] - A.shape[0]  # row i of W is row i - offset of A
+        # lag and score block by block so the (rows, d * (lags + 1)) matrix never exists whole
+        for hi in range(W.shape[0], lags, -_BLOCK):
+            lo = max(lags, hi - _BLOCK)
+            scores[lo - offset : hi - offset] = super().decision_function(lagged(W[lo - lags : hi], lags))
         keep = W[-lags:] if lags else W[:0]
         return scores, {"tail": keep.tolist()}
 

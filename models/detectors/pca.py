@@ -11,6 +11,8 @@ from scipy import stats
 from models.detectors.base import BaseDetector, FloatArray, as_2d, check_is_fitted, location_scale
 
 STATISTICS = ("combined", "t2", "spe")
+#: Rows per vectorised block when scoring.
+_BLOCK = 4096
 
 
 def t2_limit(n_components: int, n_samples: int, alpha: float) -> float:
@@ -120,35 +122,39 @@ class PCADetector(BaseDetector):
             a = int(self.n_components)
         return max(1, min(a, cap))
 
-    def _standardise(self, X: ArrayLike) -> FloatArray:
+    def _validated(self, X: ArrayLike) -> FloatArray:
         check_is_fitted(self)
         A = as_2d(X)
         if A.shape[1] != self.mean_.size:
             raise ValueError(f"expected {self.mean_.size} features, got {A.shape[1]}")
-        return (A - self.mean_) / self.scale_
+        return A
 
-    def _statistics_of(self, Xs: FloatArray) -> tuple[FloatArray, FloatArray]:
-        T = Xs @ self.components_
-        t2 = (T * T) @ (1.0 / self.eigenvalues_)
-        E = Xs - T @ self.components_.T
-        spe = np.einsum("ij,ij->i", E, E)
-        return t2, spe
+    def _standardise(self, X: ArrayLike) -> FloatArray:
+        return (self._validated(X) - self.mean_) / self.scale_
 
     def statistics(self, X: ArrayLike) -> tuple[FloatArray, FloatArray]:
         """Hotelling ``T²`` and ``SPE`` of every row (compare with ``t2_limit_`` and ``spe_limit_``)."""
-        return self._statistics_of(self._standardise(X))
+        A = self._validated(X)
+        t2, spe = np.empty(A.shape[0]), np.empty(A.shape[0])
+        inv_eig = 1.0 / self.eigenvalues_
+        # row blocks keep the (block, d) temporaries in cache; each row is computed the same way regardless
+        for lo in range(0, A.shape[0], _BLOCK):
+            Xs = A[lo : lo + _BLOCK] - self.mean_
+            Xs /= self.scale_
+            T = Xs @ self.components_
+            Xs -= T @ self.components_.T
+            t2[lo : lo + _BLOCK] = (T * T) @ inv_eig
+            spe[lo : lo + _BLOCK] = np.einsum("ij,ij->i", Xs, Xs)
+        return t2, spe
 
-    def _score_of(self, Xs: FloatArray) -> FloatArray:
-        t2, spe = self._statistics_of(Xs)
+    def decision_function(self, X: ArrayLike) -> FloatArray:
+        """Statistic over its limit for every row (above 1 = out of control)."""
+        t2, spe = self.statistics(X)
         if self.statistic == "t2":
             return t2 / self.t2_limit_
         if self.statistic == "spe":
             return spe / self.spe_limit_
         return np.maximum(t2 / self.t2_limit_, spe / self.spe_limit_)
-
-    def decision_function(self, X: ArrayLike) -> FloatArray:
-        """Statistic over its limit for every row (above 1 = out of control)."""
-        return self._score_of(self._standardise(X))
 
     def contributions(self, X: ArrayLike) -> tuple[FloatArray, FloatArray]:
         """Per-variable contributions ``(n, d)`` to ``T²`` and to ``SPE``; each sums over variables to its statistic.

@@ -93,3 +93,15 @@ def test_dynamic_pca_contributions_are_per_original_variable() -> None:
     np.testing.assert_allclose(spec.sum(axis=1), spe, rtol=1e-8)
     np.testing.assert_allclose(t2c.sum(axis=1), t2, rtol=1e-8)
     assert np.bincount(np.argmax(spec, axis=1)).argmax() == 3
+
+
+def test_long_dynamic_pca_streams_scored_in_blocks_equal_chunked_scoring() -> None:
+    X = _process(20_000, 9)
+    det = DynamicPCA(lags=3, n_components=6).fit(X[:1000])
+    first, state = det.score_stream(X[:9001], det.init_state())
+    second, _ = det.score_stream(X[9001:], state)
+    whole = det.decision_function(X)
+    assert np.all(whole[:3] == 0.0) and np.all(whole[3:] > 0.0)
+    np.testing.assert_allclose(np.r_[first, second], whole, rtol=1e-12)
+    t2, spe = det.lagged_statistics(X)
+    np.testing.assert_allclose(whole[3:], np.maximum(t2 / det.t2_limit_, spe / det.spe_limit_), rtol=1e-12)
