@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any
 
 import pytest
 
@@ -13,13 +14,16 @@ from ingest.decoders.errors import DecodeError, Reason
 from kipsense.records import DeviceKind, DustReading, Record
 
 
-def _decode(values: list[dict[str, object]], received_at: datetime, device: str = "dust-07", **extra: object) -> list[Record]:
+def _decode(
+    values: list[dict[str, Any]], received_at: datetime, device: str = "dust-07", **extra: object
+) -> list[Record]:
     payload = json.dumps({"software_version": "NRZ-2020-133", **extra, "sensordatavalues": values}).encode()
     return decode(payload, topic_device=device, kind=DeviceKind.DUST, received_at=received_at, window=TimeWindow())
 
 
 def test_sds011_p1_is_pm10_and_p2_is_pm25(received_at: datetime) -> None:
-    (reading,) = _decode([{"value_type": "SDS_P1", "value": "20.5"}, {"value_type": "SDS_P2", "value": "8.25"}], received_at)
+    values = [{"value_type": "SDS_P1", "value": "20.5"}, {"value_type": "SDS_P2", "value": "8.25"}]
+    (reading,) = _decode(values, received_at)
     assert reading == DustReading("dust-07", received_at, pm25=8.25, pm10=20.5, time_estimated=True)
 
 

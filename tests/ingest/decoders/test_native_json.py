@@ -14,9 +14,15 @@ from ingest.decoders.native_json import MAX_READINGS, decode
 from kipsense.records import CyclerSample, DeviceKind, DustReading, MetReading, ProcessValue, Record
 
 
-def _decode(doc: Any, received_at: datetime, kind: DeviceKind = DeviceKind.DUST, device: str = "dust-07") -> list[Record]:
+def _decode(doc: Any, received_at: datetime, kind: DeviceKind = DeviceKind.DUST) -> list[Record]:
     payload = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
-    return decode(payload, topic_device=device, kind=kind, received_at=received_at, window=TimeWindow())
+    return decode(payload, topic_device="dust-07", kind=kind, received_at=received_at, window=TimeWindow())
+
+
+def _dust(doc: Any, received_at: datetime) -> DustReading:
+    (reading,) = _decode(doc, received_at)
+    assert isinstance(reading, DustReading)
+    return reading
 
 
 def _reason(doc: Any, received_at: datetime, kind: DeviceKind = DeviceKind.DUST) -> Reason:
@@ -40,7 +46,7 @@ def test_integers_and_floats_give_the_same_reading(received_at: datetime) -> Non
 
 
 def test_range_limits_are_inclusive(received_at: datetime) -> None:
-    (reading,) = _decode({"rh": 100.0, "pm25": 0.0, "lat": -90.0, "lon": 180.0}, received_at)
+    reading = _dust({"rh": 100.0, "pm25": 0.0, "lat": -90.0, "lon": 180.0}, received_at)
     assert (reading.rh, reading.pm25, reading.lat, reading.lon) == (100.0, 0.0, -90.0, 180.0)
     assert _reason({"rh": 100.0001}, received_at) is Reason.OUT_OF_RANGE
 
@@ -52,7 +58,7 @@ def test_unknown_keys_are_ignored_but_known_ones_still_checked(received_at: date
 
 
 def test_null_fields_are_absent(received_at: datetime) -> None:
-    (reading,) = _decode({"pm25": 7.9, "pm10": None, "seq": None}, received_at)
+    reading = _dust({"pm25": 7.9, "pm10": None, "seq": None}, received_at)
     assert reading.pm10 is None and reading.seq is None
 
 

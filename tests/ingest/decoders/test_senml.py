@@ -40,7 +40,10 @@ def test_units_are_converted_to_platform_units(received_at: datetime) -> None:
 def test_base_value_and_base_time_apply_to_later_records(received_at: datetime) -> None:
     t0 = (received_at - timedelta(minutes=3)).timestamp()
     readings = _decode(
-        [{"bn": "dust-07/", "bt": t0, "bv": 10.0, "bu": "ug/m3", "n": "pm25", "v": 1.5}, {"n": "pm25", "t": 60, "v": 2}],
+        [
+            {"bn": "dust-07/", "bt": t0, "bv": 10.0, "bu": "ug/m3", "n": "pm25", "v": 1.5},
+            {"n": "pm25", "t": 60, "v": 2},
+        ],
         received_at,
     )
     assert [(r.time, r.pm25) for r in readings if isinstance(r, DustReading)] == [
