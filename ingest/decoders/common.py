@@ -138,8 +138,8 @@ def parse_time(value: object, *, field: str = "ts") -> datetime:
     if isinstance(value, int | float):
         return epoch_to_datetime(value, field=field)
     if isinstance(value, str):
-        if len(value) > 40:
-            raise DecodeError(Reason.BAD_TIMESTAMP, f"{field} is too long for ISO 8601")
+        if not 13 <= len(value) <= 40:  # a date alone is not a time
+            raise DecodeError(Reason.BAD_TIMESTAMP, f"{field}={value[:40]!r} is not an ISO 8601 date and time")
         try:
             ts = datetime.fromisoformat(value.strip())
         except ValueError:

@@ -74,6 +74,7 @@ def test_parse_time_reads_epochs_by_magnitude_and_iso_as_utc(value: object, expe
         (float("inf"), Reason.BAD_TIMESTAMP),
         (float("nan"), Reason.BAD_TIMESTAMP),
         ("yesterday", Reason.BAD_TIMESTAMP),
+        ("2026-11-28", Reason.BAD_TIMESTAMP),
         ("0001-01-01T00:00:00+01:00", Reason.BAD_TIMESTAMP),
         ("2026-11-28T08:00:00Z" + " " * 40, Reason.BAD_TIMESTAMP),
     ],
