@@ -29,6 +29,10 @@ missing=()
 for p in postgresql postgresql-contrib mosquitto mosquitto-clients; do
   have_pkg "$p" || missing+=("$p")
 done
+# A Python able to create virtual environments (pyenv and other builds ship venv; Debian's needs a package).
+if ! python3 -c "import venv, ensurepip" >/dev/null 2>&1; then
+  missing+=(python3-venv)
+fi
 [ "${#missing[@]}" -eq 0 ] || apt_install "${missing[@]}"
 
 pg_ver="$(ls /usr/lib/postgresql | sort -V | tail -n 1)"

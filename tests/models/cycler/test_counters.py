@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from cycler_checks import assert_chunked_equals_whole, assert_protocol
-from cycler_synth import synthetic_channel
 
 from models.cycler.counters import CapacityReset, CounterMonotonicity, previous_valid
+from tests.models.cycler.cycler_checks import assert_chunked_equals_whole, assert_protocol
+from tests.models.cycler.cycler_synth import synthetic_channel
 
 
 def _stream() -> np.ndarray:

@@ -4,11 +4,11 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
-from cycler_synth import PER_CYCLE, synthetic_channel
 
 from kipsense.records import CyclerSample
 from models.cycler.features import cycle_features, group_median, heating_rate
 from models.cycler.samples import ChannelSamples
+from tests.models.cycler.cycler_synth import PER_CYCLE, synthetic_channel
 
 
 def test_healthy_and_leaking_cells() -> None:

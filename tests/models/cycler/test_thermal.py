@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from cycler_checks import assert_chunked_equals_whole, assert_protocol
 
 from models.cycler.thermal import ThermalExcursion
+from tests.models.cycler.cycler_checks import assert_chunked_equals_whole, assert_protocol
 
 
 def _temps(n: int = 1200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

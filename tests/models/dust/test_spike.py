@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from dust_checks import assert_chunked_equals_whole, assert_protocol
 
 from models.detectors.base import NotFittedError
 from models.dust.spike import SpikeDetector
+from tests.models.dust.dust_checks import assert_chunked_equals_whole, assert_protocol
 
 
 def _noisy(n: int, seed: int = 0) -> np.ndarray:

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from dust_checks import assert_chunked_equals_whole, assert_protocol
 
 from models.dust.stuck import StuckSensor
+from tests.models.dust.dust_checks import assert_chunked_equals_whole, assert_protocol
 
 
 def _series(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,49 @@
+# KIP Sense: `make run` runs the whole platform with simulators; `make test` runs lint, types and the suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test setup system-deps lint types pytest stack-test clean-stack bench
+
+run: setup
+	$(BIN)/kipsense run
+
+test: setup lint types stack-test pytest
+
+setup: system-deps $(STAMP)
+
+system-deps:
+	@bash deploy/local/install-system-deps.sh
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[dev]"
+	@# The Tennessee Eastman benchmark data ship inside this wheel; its own dependencies are not needed.
+	$(BIN)/pip install -q --no-deps "bibmon==1.2.0"
+	@touch $(STAMP)
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+types:
+	$(BIN)/mypy
+
+stack-test:
+	$(BIN)/kipsense stack up --name test
+
+pytest:
+	$(BIN)/pytest
+
+bench: setup
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/detectors.py
+	$(BIN)/python bench/simulators.py
+	$(BIN)/python bench/tep.py
+
+clean-stack:
+	-$(BIN)/kipsense stack down --name main
+	-$(BIN)/kipsense stack down --name test
