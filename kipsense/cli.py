@@ -269,6 +269,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="the whole platform with simulators on the local stack (make run)")
     p.add_argument("--port", type=int, default=8000)
     p.set_defaults(func=cmd_run)
+
+    from kipsense.commands import register_all
+
+    register_all(sub)
     return parser
 
 
