@@ -279,9 +279,10 @@ class _Message:
 
     def apply(self) -> SparkplugResult:
         kind = self.parts.message_type
-        when, _ = self._message_time()
         if kind == "NDEATH":
-            return self._node_death(when)
+            # The death certificate is the MQTT will, written when the node connected: its timestamp is stale.
+            return self._node_death(self.received_at)
+        when, _ = self._message_time()
         seq = self._seq()
         node = self.node if self.node is not None else NodeState()
         events: list[DeviceEvent] = []

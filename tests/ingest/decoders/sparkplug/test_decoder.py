@@ -120,6 +120,7 @@ def test_node_death_takes_its_devices_offline_unless_it_is_a_stale_will() -> Non
     assert stale.events == []
     death = _send(decoder, "NDEATH", [Metric("bdSeq", 5, DataType.UINT64)], seq=None)
     assert [(e.device_id, e.event) for e in death.events] == [(NODE_ID, OFFLINE), ("line1-plc-pump-7", OFFLINE)]
+    assert all(e.time == NOW for e in death.events)  # the will's own timestamp dates from the connect
     assert decoder.state.nodes == {}
 
 
