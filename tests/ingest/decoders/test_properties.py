@@ -17,7 +17,7 @@ from kipsense.records import DeviceKind, DustReading, Record
 
 NOW = datetime(2026, 11, 28, 8, 5, tzinfo=UTC)
 WINDOW = TimeWindow()
-FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Keys the decoders look at, so generated objects reach past the first type check.
 _KEYS = sorted(
