@@ -25,6 +25,7 @@ from kipsense.records import DeviceKind
 from kipsense.settings import ScorerSettings
 from models.detectors.base import State
 from models.dust.limit import RollingMeanExceedance
+from models.housekeeping import Housekeeper
 from store import alerts as store_alerts
 from store import devices as store_devices
 from store import readings as store_readings
@@ -192,10 +193,12 @@ class Scorer:
                     connect(self._database_url, autocommit=True, application_name="scorer-listen") as listen,
                 ):
                     store_readings.listen_new(listen)
+                    housekeeper = Housekeeper(self._settings)
                     while not stop.is_set():
                         raised = self.run_once(conn)
                         if raised:
                             log.info("raised %d alert occurrences", raised)
+                        housekeeper.run_due(conn)
                         store_readings.wait_new(listen, timeout=self._settings.poll_s)
             except psycopg.OperationalError as exc:
                 log.warning("database unavailable (%s); retrying", exc)
