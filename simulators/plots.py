@@ -114,7 +114,11 @@ def _episode(frame: DustFrame, layout: SiteLayout, episode: Episode, day: dateti
 
 
 def _map(
-    ax: Axes, layout: SiteLayout, affected: set[str], rise: NDArray[np.float64], wind_from: NDArray[np.float64],
+    ax: Axes,
+    layout: SiteLayout,
+    affected: set[str],
+    rise: NDArray[np.float64],
+    wind_from: NDArray[np.float64],
     source: str,
 ) -> None:
     for src in layout.sources:
@@ -124,12 +128,22 @@ def _map(
     markers = {Zone.FENCE: "o", Zone.INNER: "s", Zone.RESIDENTIAL: "D"}
     for zone, marker in markers.items():
         idx = [i for i, s in enumerate(layout.sensors) if s.zone is zone]
-        sc = ax.scatter(xy[idx, 0], xy[idx, 1], c=np.clip(rise[idx], 0.0, None), cmap="viridis", marker=marker,
-                        vmin=0.0, vmax=max(float(rise.max()), 1.0), edgecolors="k", label=str(zone))
+        sc = ax.scatter(
+            xy[idx, 0],
+            xy[idx, 1],
+            c=np.clip(rise[idx], 0.0, None),
+            cmap="viridis",
+            marker=marker,
+            vmin=0.0,
+            vmax=max(float(rise.max()), 1.0),
+            edgecolors="k",
+            label=str(zone),
+        )
     for i, s in enumerate(layout.sensors):
         if s.device_id in affected:
-            ax.annotate(s.device_id, (xy[i, 0], xy[i, 1]), fontsize=7, color="red", xytext=(4, -8),
-                        textcoords="offset points")
+            ax.annotate(
+                s.device_id, (xy[i, 0], xy[i, 1]), fontsize=7, color="red", xytext=(4, -8), textcoords="offset points"
+            )
     mean_from = np.radians(np.degrees(np.angle(np.exp(1j * np.radians(wind_from)).mean())))
     ax.arrow(-1200.0, -900.0, -300.0 * np.sin(mean_from), -300.0 * np.cos(mean_from), width=25.0, color="tab:blue")
     ax.annotate("wind", (-1200.0, -900.0), fontsize=8, color="tab:blue", xytext=(-30, 6), textcoords="offset points")

@@ -82,8 +82,10 @@ class CounterMonotonicity(StreamingDetector):
             back_t = t < previous_valid(t, state["test_time"]) - self.time_tolerance
             back_c = c < previous_valid(c, state["cycle_index"])
         scores = back_t.astype(np.float64) + back_c.astype(np.float64)
-        return scores, {"test_time": _last_valid(t, state["test_time"]),
-                        "cycle_index": _last_valid(c, state["cycle_index"])}
+        return scores, {
+            "test_time": _last_valid(t, state["test_time"]),
+            "cycle_index": _last_valid(c, state["cycle_index"]),
+        }
 
 
 class CapacityReset(StreamingDetector):

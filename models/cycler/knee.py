@@ -44,9 +44,7 @@ def _hinge_sse(n: FloatArray, q: FloatArray, cand: FloatArray) -> FloatArray:
     return np.asarray(((q[None, :] - fitted) ** 2).sum(axis=1), dtype=np.float64)
 
 
-def two_line_knee(
-    n: FloatArray, q: FloatArray, *, min_segment: int = 5, block: int = 256
-) -> tuple[float, FloatArray]:
+def two_line_knee(n: FloatArray, q: FloatArray, *, min_segment: int = 5, block: int = 256) -> tuple[float, FloatArray]:
     """Breakpoint of the best continuous two-line fit, and the sum of squared errors per candidate.
 
     Candidates are evaluated ``block`` at a time, which bounds memory to ``block * len(n)`` floats.

@@ -15,8 +15,21 @@ from simulators.frames import concat_frames
 
 START = datetime(2024, 6, 4, 6, 0, tzinfo=UTC)
 STEP = timedelta(seconds=10)
-FIELDS = ("pm1", "pm25", "pm10", "temperature", "rh", "lat", "lon", "battery", "rssi", "present",
-          "clock_offset_s", "duplicate", "backfill")
+FIELDS = (
+    "pm1",
+    "pm25",
+    "pm10",
+    "temperature",
+    "rh",
+    "lat",
+    "lon",
+    "battery",
+    "rssi",
+    "present",
+    "clock_offset_s",
+    "duplicate",
+    "backfill",
+)
 
 
 def rolling_mean(x: NDArray[np.float64], window: int) -> NDArray[np.float64]:
@@ -42,7 +55,11 @@ def test_same_seed_same_stream_other_seed_differs() -> None:
 @pytest.mark.parametrize("chunk_steps", [1, 37, 500])
 def test_chunks_concatenate_to_generate(chunk_steps: int) -> None:
     cfg = DustNetworkConfig(
-        n_sensors=12, n_mobile=2, n_met=2, seed=3, random_episodes_per_day=24.0,
+        n_sensors=12,
+        n_mobile=2,
+        n_met=2,
+        seed=3,
+        random_episodes_per_day=24.0,
         episodes=(Episode("haul-road", 600.0, 900.0),),
     )
     n = 360 if chunk_steps == 1 else 2600  # 2600 crosses generate()'s internal block boundary
@@ -90,8 +107,11 @@ def test_rejects_naive_start_and_sub_millisecond_step() -> None:
 def test_explicit_episode_reaches_two_sensors_within_a_minute(source: str, seed: int) -> None:
     offset_steps = 360
     cfg = DustNetworkConfig(
-        n_sensors=24, seed=seed, episodes=(Episode(source, offset_steps * 10.0, 900.0),),
-        random_episodes_per_day=0.0, faults=FaultSpec.none(),
+        n_sensors=24,
+        seed=seed,
+        episodes=(Episode(source, offset_steps * 10.0, 900.0),),
+        random_episodes_per_day=0.0,
+        faults=FaultSpec.none(),
     )
     f = DustNetwork(cfg).generate(START, STEP, offset_steps + 120)
     first_minute = f.pm10[offset_steps : offset_steps + 6].mean(axis=0)
@@ -105,8 +125,11 @@ def test_explicit_episode_reaches_two_sensors_within_a_minute(source: str, seed:
 def test_episode_is_seen_downwind_and_not_upwind() -> None:
     offset = 720
     cfg = DustNetworkConfig(
-        n_sensors=40, seed=2, episodes=(Episode("stockpile-south", offset * 10.0, 1200.0),),
-        random_episodes_per_day=0.0, faults=FaultSpec.none(),
+        n_sensors=40,
+        seed=2,
+        episodes=(Episode("stockpile-south", offset * 10.0, 1200.0),),
+        random_episodes_per_day=0.0,
+        faults=FaultSpec.none(),
     )
     net = DustNetwork(cfg)
     f = net.generate(START, STEP, offset + 120)
@@ -137,8 +160,13 @@ def test_background_stays_below_limit_without_episodes_or_faults() -> None:
 
 
 def test_episode_truth_intervals_line_up_with_data() -> None:
-    cfg = DustNetworkConfig(n_sensors=30, seed=4, random_episodes_per_day=12.0, faults=FaultSpec.none(),
-                            episodes=(Episode("haul-road", 3600.0, 600.0),))
+    cfg = DustNetworkConfig(
+        n_sensors=30,
+        seed=4,
+        random_episodes_per_day=12.0,
+        faults=FaultSpec.none(),
+        episodes=(Episode("haul-road", 3600.0, 600.0),),
+    )
     f = DustNetwork(cfg).generate(START, STEP, 8640)
     t = f.times.astype(np.int64)
     events = [e for e in f.truth if e.kind == "dust_episode"]
@@ -159,8 +187,13 @@ def test_mobile_sensors_move_and_report_gps() -> None:
 
 
 def test_truth_params_are_json_and_backfill_only_where_silent() -> None:
-    cfg = DustNetworkConfig(n_sensors=20, n_mobile=1, seed=6, random_episodes_per_day=12.0,
-                            faults=FaultSpec().with_rate("offline", FaultRate(6.0, (300.0, 1800.0))))
+    cfg = DustNetworkConfig(
+        n_sensors=20,
+        n_mobile=1,
+        seed=6,
+        random_episodes_per_day=12.0,
+        faults=FaultSpec().with_rate("offline", FaultRate(6.0, (300.0, 1800.0))),
+    )
     f = DustNetwork(cfg).generate(START, STEP, 4000)
     kinds = {e.kind for e in f.truth}
     assert {"dust_episode", "offline", "dropout"} <= kinds

@@ -16,8 +16,16 @@ def test_best_bearing_carries_each_source_over_two_sensors() -> None:
     em = EmissionModel.from_layout(layout)
     xy = layout.sensor_xy()
     for s, src in enumerate(layout.sources):
-        unit = unit_plume(np.array([[src.x, src.y]]), np.array([src.height]), np.array([src.spread]), xy[:, 0],
-                          xy[:, 1], em.best_from_deg[s : s + 1], np.array([4.0]), np.ones(1))[0, 0]
+        unit = unit_plume(
+            np.array([[src.x, src.y]]),
+            np.array([src.height]),
+            np.array([src.spread]),
+            xy[:, 0],
+            xy[:, 1],
+            em.best_from_deg[s : s + 1],
+            np.array([4.0]),
+            np.ones(1),
+        )[0, 0]
         top2 = np.sort(unit * em.episode_rate[s])[-2:]
         assert top2[0] > 80.0, src.name
 

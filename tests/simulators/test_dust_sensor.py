@@ -27,8 +27,13 @@ def test_sensor_readings_are_biased_only_at_high_humidity() -> None:
     wx = Weather(0).state(t)
     ramp = np.linspace(40.0, 97.0, t.size)
     flat = type(wx)(
-        wind_speed=wx.wind_speed, wind_dir=wx.wind_dir, temperature=wx.temperature, rh=ramp,
-        background_pm10=np.full(t.size, 10.0), spread_factor=wx.spread_factor, local_hour=wx.local_hour,
+        wind_speed=wx.wind_speed,
+        wind_dir=wx.wind_dir,
+        temperature=wx.temperature,
+        rh=ramp,
+        background_pm10=np.full(t.size, 10.0),
+        spread_factor=wx.spread_factor,
+        local_hour=wx.local_hour,
         weekday=wx.weekday,
     )
     zero = np.zeros((t.size, len(layout.sources)))
@@ -41,8 +46,13 @@ def test_sensor_readings_are_biased_only_at_high_humidity() -> None:
 
 def test_coarse_source_dust_lowers_the_pm25_share() -> None:
     offset = 360
-    cfg = DustNetworkConfig(n_sensors=24, seed=1, episodes=(Episode("stockpile-north", offset * 10.0, 600.0),),
-                            random_episodes_per_day=0.0, faults=FaultSpec.none())
+    cfg = DustNetworkConfig(
+        n_sensors=24,
+        seed=1,
+        episodes=(Episode("stockpile-north", offset * 10.0, 600.0),),
+        random_episodes_per_day=0.0,
+        faults=FaultSpec.none(),
+    )
     f = DustNetwork(cfg).generate(datetime(2024, 6, 4, 8, tzinfo=UTC), timedelta(seconds=10), offset + 60)
     hit = f.pm10[offset:].mean(axis=0) > 100.0
     ratio_episode = f.pm25[offset:, hit].sum() / f.pm10[offset:, hit].sum()

@@ -21,10 +21,23 @@ def readings(t: int, n: int, seed: int = 0) -> Readings:
     z = np.zeros((t, n))
     zm = np.zeros((t, 1))
     return Readings(
-        pm1=np.round(0.4 * pm10, 1), pm25=np.round(0.6 * pm10, 1), pm10=pm10, temperature=z + 12.0,
-        rh=z + 60.0, lat=z + 63.84, lon=z + 23.03, battery=z + 80.0, rssi=z - 70.0,
-        present=np.ones((t, n), dtype=np.bool_), clock_offset_s=z.copy(), duplicate=np.zeros((t, n), dtype=np.bool_),
-        backfill=np.zeros((t, n), dtype=np.bool_), met_wind_speed=zm, met_wind_dir=zm, met_temperature=zm, met_rh=zm,
+        pm1=np.round(0.4 * pm10, 1),
+        pm25=np.round(0.6 * pm10, 1),
+        pm10=pm10,
+        temperature=z + 12.0,
+        rh=z + 60.0,
+        lat=z + 63.84,
+        lon=z + 23.03,
+        battery=z + 80.0,
+        rssi=z - 70.0,
+        present=np.ones((t, n), dtype=np.bool_),
+        clock_offset_s=z.copy(),
+        duplicate=np.zeros((t, n), dtype=np.bool_),
+        backfill=np.zeros((t, n), dtype=np.bool_),
+        met_wind_speed=zm,
+        met_wind_dir=zm,
+        met_temperature=zm,
+        met_rh=zm,
     )
 
 
@@ -91,8 +104,11 @@ def test_outages_silence_the_device_exactly_inside_their_intervals(kind: str) ->
     if kind == "dropout":
         assert not faulty.backfill.any()
     else:
-        held = union(tuple(e for e in truth if e.params["backfill"]), T0 + np.arange(8640) * STEP,
-                     tuple(f"dust-{i + 1:02d}" for i in range(6)))
+        held = union(
+            tuple(e for e in truth if e.params["backfill"]),
+            T0 + np.arange(8640) * STEP,
+            tuple(f"dust-{i + 1:02d}" for i in range(6)),
+        )
         assert np.array_equal(faulty.backfill, held)
 
 

@@ -42,7 +42,7 @@ def test_restart_behind_missing_values_still_detected() -> None:
 def test_capacity_reset_mid_step_detected_at_the_right_sample() -> None:
     X = _stream()
     k = 2 * 130 + 30  # middle of the third cycle's charge step
-    X[k:k + 30, 3] -= X[k, 3]
+    X[k : k + 30, 3] -= X[k, 3]
     glitch = 3 * 130 + 127  # final rest of the fourth cycle, discharge counter full
     X[glitch, 4] = 0.0
     det = CapacityReset().fit()

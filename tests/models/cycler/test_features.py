@@ -27,8 +27,13 @@ def test_healthy_and_leaking_cells() -> None:
 def test_drop_last_leaves_out_the_running_cycle() -> None:
     s = synthetic_channel(np.full(4, 2.0), np.ones(4))
     n = len(s) - 100  # the fourth cycle is 30 s into its charge
-    live = ChannelSamples.from_columns({"cycle_index": s.cycle_index[:n], "charge_capacity": s.charge_capacity[:n],
-                                        "discharge_capacity": s.discharge_capacity[:n]})
+    live = ChannelSamples.from_columns(
+        {
+            "cycle_index": s.cycle_index[:n],
+            "charge_capacity": s.charge_capacity[:n],
+            "discharge_capacity": s.discharge_capacity[:n],
+        }
+    )
     assert cycle_features(live).coulombic_efficiency[-1] == 0.0
     kept = cycle_features(live, drop_last=True)
     assert kept.cycle_index.tolist() == [1.0, 2.0, 3.0]
@@ -55,8 +60,10 @@ def test_temperature_and_heating_rate() -> None:
 
 def test_nan_and_missing_cycle_index() -> None:
     s = synthetic_channel(np.full(3, 2.0), np.ones(3))
-    cols = {name: getattr(s, name).copy() for name in ("test_time", "cycle_index", "charge_capacity",
-                                                       "discharge_capacity", "temperature")}
+    cols = {
+        name: getattr(s, name).copy()
+        for name in ("test_time", "cycle_index", "charge_capacity", "discharge_capacity", "temperature")
+    }
     cols["cycle_index"][:10] = np.nan
     cols["temperature"][PER_CYCLE : 2 * PER_CYCLE] = np.nan
     f = cycle_features(ChannelSamples.from_columns(cols))
@@ -76,8 +83,17 @@ def test_restart_is_refused() -> None:
 
 def test_from_samples_and_helpers() -> None:
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    recs = [CyclerSample("cell-1", now, test_time=float(i), cycle_index=1 + i // 2, charge_capacity=float(i % 2),
-                         discharge_capacity=None) for i in range(4)]
+    recs = [
+        CyclerSample(
+            "cell-1",
+            now,
+            test_time=float(i),
+            cycle_index=1 + i // 2,
+            charge_capacity=float(i % 2),
+            discharge_capacity=None,
+        )
+        for i in range(4)
+    ]
     s = ChannelSamples.from_samples(recs)
     assert len(s) == 4 and np.isnan(s.discharge_capacity).all()
     assert cycle_features(s).charge_capacity.tolist() == [1.0, 1.0]

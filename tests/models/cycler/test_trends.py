@@ -63,8 +63,12 @@ def test_resistance_growth_from_its_own_reference() -> None:
 
 @pytest.mark.parametrize(
     "det",
-    [CapacityFade(window=10), KneeOnset(window=10, reference_cycles=30), CoulombicEfficiencyDrop(window=4),
-     ResistanceGrowth(window=4, reference_cycles=5)],
+    [
+        CapacityFade(window=10),
+        KneeOnset(window=10, reference_cycles=30),
+        CoulombicEfficiencyDrop(window=4),
+        ResistanceGrowth(window=4, reference_cycles=5),
+    ],
     ids=lambda d: type(d).__name__,
 )
 def test_chunked_equals_whole_nan_and_protocol(det: CapacityFade) -> None:
@@ -81,7 +85,11 @@ def test_chunked_equals_whole_nan_and_protocol(det: CapacityFade) -> None:
 
 
 def test_parameters_validated() -> None:
-    for bad in (CapacityFade(window=1), KneeOnset(factor=0.5), CoulombicEfficiencyDrop(max_loss=1.5),
-                ResistanceGrowth(min_periods=10, window=5)):
+    for bad in (
+        CapacityFade(window=1),
+        KneeOnset(factor=0.5),
+        CoulombicEfficiencyDrop(max_loss=1.5),
+        ResistanceGrowth(min_periods=10, window=5),
+    ):
         with pytest.raises(ValueError):
             bad.fit()

@@ -16,7 +16,9 @@ CUTS = (1, 7, 50, 333)
 
 
 def score_in_chunks(
-    det: StreamingDetector | TimedStreamingDetector, X: NDArray[np.float64], cuts: tuple[int, ...],
+    det: StreamingDetector | TimedStreamingDetector,
+    X: NDArray[np.float64],
+    cuts: tuple[int, ...],
     times: NDArray[np.float64] | None = None,
 ) -> NDArray[np.float64]:
     """Score ``X`` in chunks split at ``cuts``, passing the state through a JSON round trip each time."""
@@ -35,7 +37,8 @@ def score_in_chunks(
 
 
 def assert_chunked_equals_whole(
-    det: StreamingDetector | TimedStreamingDetector, X: NDArray[np.float64],
+    det: StreamingDetector | TimedStreamingDetector,
+    X: NDArray[np.float64],
     times: NDArray[np.float64] | None = None,
 ) -> None:
     """Whole-stream scores equal chunked scores (NaN where NaN) for several chunkings, incl. 1-sample chunks."""

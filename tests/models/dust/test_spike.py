@@ -54,8 +54,9 @@ def test_chunked_equals_whole_and_deterministic() -> None:
     x[200] += 90
     det = SpikeDetector(window=25, min_periods=5).fit()
     assert_chunked_equals_whole(det, x)
-    np.testing.assert_array_equal(det.decision_function(x), SpikeDetector(window=25, min_periods=5).fit()
-                                  .decision_function(x))
+    np.testing.assert_array_equal(
+        det.decision_function(x), SpikeDetector(window=25, min_periods=5).fit().decision_function(x)
+    )
 
 
 def test_parameters_validated_and_fit_required() -> None:
