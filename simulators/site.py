@@ -13,25 +13,16 @@ from enum import StrEnum
 import numpy as np
 from numpy.typing import NDArray
 
-ORIGIN_LAT = 63.84
-ORIGIN_LON = 23.03
-_M_PER_DEG_LAT = 111_320.0
+from kipsense import park
+from kipsense.park import M_PER_DEG_LAT as _M_PER_DEG_LAT
+from kipsense.park import ORIGIN_LAT as ORIGIN_LAT
+from kipsense.park import ORIGIN_LON as ORIGIN_LON
+from kipsense.park import SourceKind as SourceKind
 
-# Fence line of the park: an ellipse around its centre (metres).
-_FENCE_CENTRE = (-100.0, 50.0)
-_FENCE_AXES = (1150.0, 750.0)
-# Residential areas near the park: centre and radius (metres).
-_RESIDENTIAL = ((1700.0, 950.0, 300.0), (1450.0, -1150.0, 250.0))
-
-
-class SourceKind(StrEnum):
-    """Kinds of dust source; each has its own particle size mix."""
-
-    STOCKPILE = "stockpile"
-    STACK = "stack"
-    HAUL_ROAD = "haul_road"
-    HARBOUR = "harbour"
-    HANDLING = "handling"
+# Fence line and residential areas are park facts (kipsense.park), shared with the API's site plan.
+_FENCE_CENTRE = park.FENCE_CENTRE
+_FENCE_AXES = park.FENCE_AXES
+_RESIDENTIAL = park.RESIDENTIAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,15 +99,20 @@ def to_latlon(x: NDArray[np.float64], y: NDArray[np.float64]) -> tuple[NDArray[n
 
 def default_sources() -> tuple[Source, ...]:
     """The park's dust sources: concentrate stockpiles, a roaster stack, a haul road, harbour and rail handling."""
-    k = SourceKind
-    return (
-        Source("stockpile-north", k.STOCKPILE, -420.0, 160.0, 6.0, 45.0, 0.20, 0.07, shift_bound=True),
-        Source("stockpile-south", k.STOCKPILE, -160.0, -260.0, 6.0, 40.0, 0.20, 0.07, shift_bound=True),
-        Source("stack-roaster", k.STACK, 320.0, 220.0, 25.0, 15.0, 0.70, 0.45, shift_bound=False),
-        Source("haul-road", k.HAUL_ROAD, 120.0, -90.0, 1.5, 90.0, 0.15, 0.05, shift_bound=True),
-        Source("harbour-loading", k.HARBOUR, -880.0, 470.0, 10.0, 35.0, 0.22, 0.08, shift_bound=True),
-        Source("rail-unloading", k.HANDLING, 520.0, -330.0, 4.0, 30.0, 0.25, 0.09, shift_bound=True),
-    )
+    # Emission of each park source: height, spread, PM2.5/PM10, PM1/PM10, follows the loading shifts.
+    emission = {
+        "stockpile-north": (6.0, 45.0, 0.20, 0.07, True),
+        "stockpile-south": (6.0, 40.0, 0.20, 0.07, True),
+        "stack-roaster": (25.0, 15.0, 0.70, 0.45, False),
+        "haul-road": (1.5, 90.0, 0.15, 0.05, True),
+        "harbour-loading": (10.0, 35.0, 0.22, 0.08, True),
+        "rail-unloading": (4.0, 30.0, 0.25, 0.09, True),
+    }
+    out = []
+    for src in park.sources():
+        height, spread, pm25, pm1, shift_bound = emission[src.name]
+        out.append(Source(src.name, src.kind, src.x, src.y, height, spread, pm25, pm1, shift_bound=shift_bound))
+    return tuple(out)
 
 
 def build_layout(
