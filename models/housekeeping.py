@@ -32,7 +32,9 @@ class Periodic:
 
 def tasks() -> tuple[Periodic, ...]:
     """Every contributed task (imported here, not at module import, to keep the scorer light to import)."""
-    return ()
+    from models.alerting.tasks import periodic as alerting
+
+    return (*alerting(),)
 
 
 class Housekeeper:

@@ -40,6 +40,9 @@ class Alert:
     cleared_at: datetime | None
     cleared_by: str | None
     assignee: str | None
+    escalation_level: int
+    escalated_at: datetime | None
+    incident_id: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +58,8 @@ class AlertEvent:
 
 _COLS = (
     "alert_id, device_id, site_id, type, severity, status, value, threshold, details, occurrences, first_time,"
-    " last_time, created_at, updated_at, acknowledged_at, acknowledged_by, cleared_at, cleared_by, assignee"
+    " last_time, created_at, updated_at, acknowledged_at, acknowledged_by, cleared_at, cleared_by, assignee,"
+    " escalation_level, escalated_at, incident_id"
 )
 
 
@@ -150,19 +154,26 @@ def list_alerts(
     severity: str | None = None,
     type: str | None = None,
     device_id: str | None = None,
+    site_id: str | None = None,
     sites: list[str] | None = None,
+    incident_id: int | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     before_id: int | None = None,
     limit: int = 50,
 ) -> list[Alert]:
-    """Newest first; ``before_id`` is the cursor (the last alert_id of the previous page)."""
+    """Newest first; ``before_id`` is the cursor (the last alert_id of the previous page).
+
+    ``site_id`` is a filter the caller chose, ``sites`` the scope the caller may see (None = all).
+    """
     with conn.cursor(row_factory=class_row(Alert)) as cur:
         return cur.execute(
             f"SELECT {_COLS} FROM alerts WHERE"  # noqa: S608
             " (%(st)s::text IS NULL OR status = %(st)s) AND (%(sev)s::text IS NULL OR severity = %(sev)s)"
             " AND (%(t)s::text IS NULL OR type = %(t)s) AND (%(d)s::text IS NULL OR device_id = %(d)s)"
+            " AND (%(site)s::text IS NULL OR site_id = %(site)s)"
             " AND (%(sites)s::text[] IS NULL OR site_id = ANY(%(sites)s))"
+            " AND (%(inc)s::bigint IS NULL OR incident_id = %(inc)s)"
             " AND (%(since)s::timestamptz IS NULL OR last_time >= %(since)s)"
             " AND (%(until)s::timestamptz IS NULL OR first_time < %(until)s)"
             " AND (%(before)s::bigint IS NULL OR alert_id < %(before)s)"
@@ -172,7 +183,9 @@ def list_alerts(
                 "sev": severity,
                 "t": type,
                 "d": device_id,
+                "site": site_id,
                 "sites": sites,
+                "inc": incident_id,
                 "since": since,
                 "until": until,
                 "before": before_id,
@@ -229,3 +242,47 @@ def assign(conn: Conn, *, alert_id: int, user: str, assignee: str | None) -> Ale
     conn.execute("UPDATE alerts SET assignee = %s, updated_at = now() WHERE alert_id = %s", (assignee, alert_id))
     _event(conn, alert_id, "assigned", actor=user, data={"assignee": assignee})
     return get(conn, alert_id=alert_id)
+
+
+def escalate_due(conn: Conn, *, now: datetime, after_s: list[float]) -> list[Alert]:
+    """Escalate active (unacknowledged) alerts whose age passed the next step of the schedule.
+
+    ``after_s[k]`` is the age in seconds (since the alert was opened) at which level ``k`` becomes ``k + 1``;
+    each step raises the severity by one (up to critical) and writes an ``escalated`` event, the
+    re-notification the live feed carries. One step per alert per call, so a long-forgotten alert climbs
+    the schedule one run at a time and every step is notified.
+    """
+    if not after_s:
+        return []
+    with conn.cursor(row_factory=class_row(Alert)) as cur:
+        due = cur.execute(
+            f"SELECT {_COLS} FROM alerts WHERE status = 'active' AND escalation_level < %(n)s"  # noqa: S608
+            " AND created_at + make_interval(secs => (%(steps)s::float8[])[escalation_level + 1]) <= %(now)s"
+            " ORDER BY alert_id FOR UPDATE SKIP LOCKED",
+            {"n": len(after_s), "steps": after_s, "now": now},
+        ).fetchall()
+    out: list[Alert] = []
+    for alert in due:
+        level = alert.escalation_level + 1
+        severity = SEVERITIES[min(SEVERITIES.index(alert.severity) + 1, len(SEVERITIES) - 1)]
+        conn.execute(
+            "UPDATE alerts SET escalation_level = %s, severity = %s, escalated_at = %s, updated_at = now()"
+            " WHERE alert_id = %s",
+            (level, severity, now, alert.alert_id),
+        )
+        _event(
+            conn,
+            alert.alert_id,
+            "escalated",
+            data={
+                "level": level,
+                "from_severity": alert.severity,
+                "to_severity": severity,
+                "age_s": (now - alert.created_at).total_seconds(),
+                "notify": True,
+            },
+        )
+        updated = get(conn, alert_id=alert.alert_id)
+        if updated is not None:
+            out.append(updated)
+    return out

@@ -1,0 +1,1 @@
+"""Alerting housekeeping: escalation of forgotten alerts and grouping of alerts into incidents."""
