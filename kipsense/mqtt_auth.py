@@ -2,8 +2,13 @@
 
 Decision: the broker keeps Mosquitto's own ``password_file`` and ``acl_file``; the platform edits the password
 file line by line (under a file lock) and reloads the broker with SIGHUP, which re-reads both files without
-dropping connections. The database keeps each device's hash too, so ``kipsense devices sync-broker`` can
-rebuild the file from it. Hashes use Mosquitto 2's ``$7$`` format (PBKDF2-SHA512).
+dropping other connections (a client whose credential is gone is disconnected). The database keeps each
+device's hash too, so ``kipsense devices sync-broker`` can rebuild the file from it. Hashes use Mosquitto 2's
+``$7$`` format (PBKDF2-SHA512).
+
+The dynamic-security plugin was considered and not taken: it would add a second source of truth (its JSON
+state) beside the registry, needs an admin MQTT account able to change every credential, and is specific to
+Mosquitto, whereas a password file plus a pattern ACL maps one to one onto what clustered brokers import.
 """
 
 from __future__ import annotations
@@ -35,6 +40,20 @@ pattern read sensors/%u/cmd
 pattern write spBv1.0/+/+/%u
 pattern write spBv1.0/+/+/%u/#
 {service_rules}"""
+
+
+#: Usernames the platform keeps for itself; no device may take one.
+RESERVED_PREFIX = "kipsense-"
+
+
+def is_reserved_username(username: str) -> bool:
+    return username.startswith(RESERVED_PREFIX)
+
+
+def _check_entry(user: str, hashed: str) -> None:
+    # A ':' or a line break would let one entry forge another in the line-based file.
+    if not user or any(c in user for c in ":\n\r\0") or any(c in hashed for c in "\n\r\0"):
+        raise ValueError(f"refusing a malformed password file entry for {user!r}")
 
 
 def generate_password() -> str:
@@ -113,6 +132,8 @@ def read_users(path: Path) -> dict[str, str]:
 
 def upsert_users(path: Path, users: dict[str, str]) -> None:
     """Add or replace ``username -> $7$ hash`` entries in a Mosquitto password file."""
+    for user, hashed in users.items():
+        _check_entry(user, hashed)
     with _locked(path):
         entries = _read_entries(path)
         entries.update(users)
@@ -130,6 +151,8 @@ def remove_users(path: Path, usernames: list[str]) -> None:
 
 def replace_all(path: Path, users: dict[str, str]) -> None:
     """Rewrite the password file with exactly ``users``."""
+    for user, hashed in users.items():
+        _check_entry(user, hashed)
     with _locked(path):
         _write_entries(path, users)
 

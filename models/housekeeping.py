@@ -33,8 +33,14 @@ class Periodic:
 def tasks() -> tuple[Periodic, ...]:
     """Every contributed task (imported here, not at module import, to keep the scorer light to import)."""
     from models.alerting.tasks import periodic as alerting
+    from models.dust.colocation import track_and_compare
+    from models.health import check_devices
 
-    return (*alerting(),)
+    return (
+        *alerting(),
+        Periodic("device-health", 30.0, check_devices),
+        Periodic("mobile-tracks", 10.0, track_and_compare),
+    )
 
 
 class Housekeeper:

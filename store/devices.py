@@ -60,7 +60,8 @@ def create(
         with conn.cursor(row_factory=class_row(Device)) as cur:
             cur.execute(
                 f"INSERT INTO devices (device_id, kind, site_id, name, lat, lon, mobile, expected_interval_s,"  # noqa: S608
-                f" firmware, mqtt_password_hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                f" firmware, mqtt_password_hash, credential_issued_at)"
+                f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, CASE WHEN %s THEN now() END)"
                 f" RETURNING {_COLUMNS}",
                 (
                     device_id,
@@ -73,6 +74,7 @@ def create(
                     expected_interval_s,
                     firmware,
                     mqtt_password_hash,
+                    mqtt_password_hash is not None,
                 ),
             )
             row = cur.fetchone()
@@ -115,16 +117,56 @@ def kinds(conn: Conn) -> dict[str, tuple[str, str]]:
 def set_password_hash(conn: Conn, *, device_id: str, mqtt_password_hash: str | None) -> bool:
     """Store a new broker credential hash (rotate) or clear it (revoke). False if no such device."""
     cur = conn.execute(
-        "UPDATE devices SET mqtt_password_hash = %s, updated_at = now() WHERE device_id = %s",
-        (mqtt_password_hash, device_id),
+        "UPDATE devices SET mqtt_password_hash = %s, updated_at = now(),"
+        " credential_issued_at = CASE WHEN %s::text IS NULL THEN NULL ELSE now() END WHERE device_id = %s",
+        (mqtt_password_hash, mqtt_password_hash, device_id),
     )
     return cur.rowcount == 1
+
+
+def has_credential(conn: Conn, *, device_id: str) -> bool:
+    """True when the device holds a broker credential."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        row = cur.execute(
+            "SELECT mqtt_password_hash IS NOT NULL FROM devices WHERE device_id = %s", (device_id,)
+        ).fetchone()
+    return bool(row and row[0])
+
+
+#: Registry fields a field team may change after creation.
+UPDATABLE = frozenset({"name", "site_id", "lat", "lon", "mobile", "expected_interval_s", "firmware"})
+
+
+def update(conn: Conn, *, device_id: str, changes: dict[str, Any]) -> Device | None:
+    """Change some of ``UPDATABLE`` on an active device; None when there is no such active device.
+
+    ``ValueError`` for an unknown field, a non-positive interval or an unknown site.
+    """
+    unknown = set(changes) - UPDATABLE
+    if unknown:
+        raise ValueError(f"cannot update {sorted(unknown)}; updatable: {sorted(UPDATABLE)}")
+    if not changes:
+        device = get(conn, device_id=device_id)
+        return device if device is not None and device.status == "active" else None
+    assignments = ", ".join(f"{name} = %({name})s" for name in sorted(changes))
+    try:
+        with conn.transaction(), conn.cursor(row_factory=class_row(Device)) as cur:
+            return cur.execute(
+                f"UPDATE devices SET {assignments}, updated_at = now()"  # noqa: S608 - names from UPDATABLE
+                f" WHERE device_id = %(device_id)s AND status = 'active' RETURNING {_COLUMNS}",
+                {**changes, "device_id": device_id},
+            ).fetchone()
+    except psycopg.errors.ForeignKeyViolation:
+        raise ValueError(f"unknown site {changes.get('site_id')!r}") from None
+    except psycopg.errors.CheckViolation:
+        raise ValueError("expected_interval_s must be positive") from None
 
 
 def retire(conn: Conn, *, device_id: str) -> bool:
     """Retire a device: its credential is cleared and further messages go to quarantine."""
     cur = conn.execute(
-        "UPDATE devices SET status = 'retired', mqtt_password_hash = NULL, updated_at = now() WHERE device_id = %s",
+        "UPDATE devices SET status = 'retired', mqtt_password_hash = NULL, credential_issued_at = NULL,"
+        " retired_at = coalesce(retired_at, now()), updated_at = now() WHERE device_id = %s",
         (device_id,),
     )
     return cur.rowcount == 1
