@@ -2,16 +2,28 @@
 
 Two threads with one job each:
 
-- paho's network thread runs ``_on_message``, which only stamps the receive time and puts the message on a
-  bounded queue (a full queue blocks the network thread, which is the back-pressure we want: the broker keeps
-  the rest, and with manual acks it never sends more than ``receive_maximum`` unacknowledged messages);
-- the writer thread owns the database connection: it decodes, batches, flushes on N rows **or** T ms, writes
-  readings and quarantine rows in one transaction, commits, and only then acknowledges the messages in
-  arrival order. Acks are tagged with the connection they arrived on and never sent on a later connection,
-  where the same packet id may mean another message.
+- paho's network thread runs the callbacks. ``_on_message`` only stamps the receive time and puts the
+  message on a bounded queue (a full queue blocks the network thread, which is the back-pressure we want: the
+  broker keeps the rest, and with manual acks it never sends more than ``receive_maximum`` unacknowledged
+  messages). No exception escapes a callback: one would stop paho's loop.
+- the writer thread owns the database connection: it decodes each message once (``ingest.decoding``),
+  batches, flushes on N rows **or** T ms, writes readings, events and quarantine rows in one transaction,
+  commits, and only then acknowledges the messages in arrival order.
 
-If the database is unreachable the writer keeps its batch, retries with backoff and acknowledges nothing, so
-the broker's persistent session keeps everything not yet committed.
+Delivery: sessions are persistent (MQTT 5, ``clean_start=False``, a session expiry interval, a fixed client id),
+so what is not acknowledged survives a worker crash and is redelivered; the unique keys make the redelivery
+harmless. Acks are tagged with the connection (generation) they arrived on and never sent on a later one,
+where the same packet id may mean another message; the generation moves on disconnect *and* connect, and
+acks are sent under the same lock, so none can slip onto a new connection.
+
+Database outages: the writer keeps what it holds, acknowledges nothing, reconnects with backoff (0.5 s
+doubling to 10 s) and resumes by itself. The broker's persistent session holds the backlog. For an outage
+longer than the broker's queue can hold, the worker can spool (``IngestSettings.spool_dir``): after
+``spool_after_s`` of outage each batch is written to a local fsync'd file and only then acknowledged, and the
+spool is replayed through the same idempotent write when the database is back (see ``ingest.spool``).
+
+Sparkplug B (``spBv1.0/#``) is decoded statefully, so it is subscribed without a shared group and by one
+worker only (``IngestSettings.sparkplug``; the service gives it to slot 0).
 """
 
 from __future__ import annotations
@@ -20,9 +32,9 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections import deque
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -31,58 +43,18 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from ingest.decoders import DecodeError, Reason, TimeWindow, decode_message, parse_topic
+from ingest import batch as batches
+from ingest.batch import OUTAGE_ERRORS, Batch, Message
+from ingest.decoding import MessageDecoder, Outcome
+from ingest.metrics import MetricsServer, StatsCollector, build_registry
+from ingest.spool import Spool, SpoolError, encode_line
 from ingest.stats import IngestStats
-from kipsense.records import DeviceKind, Record
 from kipsense.settings import IngestSettings, MqttSettings
-from store import devices as store_devices
-from store import quarantine as store_quarantine
-from store import readings as store_readings
 from store.db import connect
-from store.quarantine import QuarantineItem
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(slots=True)
-class _Message:
-    mid: int
-    qos: int
-    topic: str
-    payload: bytes
-    received_at: datetime
-    generation: int
-
-
-@dataclass(slots=True)
-class _Batch:
-    messages: list[_Message] = field(default_factory=list)
-    records: list[Record] = field(default_factory=list)
-    quarantined: list[QuarantineItem] = field(default_factory=list)
-    started: float = 0.0
-
-    def clear(self) -> None:
-        self.messages.clear()
-        self.records.clear()
-        self.quarantined.clear()
-
-
-class DeviceDirectory:
-    """device_id -> (kind, status), refreshed from the store periodically and on a miss (rate-limited)."""
-
-    def __init__(self, max_age_s: float) -> None:
-        self._max_age_s = max_age_s
-        self._table: dict[str, tuple[str, str]] = {}
-        self._loaded = float("-inf")
-
-    def lookup(self, conn: psycopg.Connection[Any], device_id: str) -> tuple[str, str] | None:
-        now = time.monotonic()
-        stale = now - self._loaded > self._max_age_s
-        miss = device_id not in self._table and now - self._loaded > 1.0
-        if stale or miss:
-            self._table = store_devices.kinds(conn)
-            self._loaded = now
-        return self._table.get(device_id)
+_MAX_BACKOFF_S = 10.0
 
 
 class IngestWorker:
@@ -97,6 +69,7 @@ class IngestWorker:
         client_id: str,
         stats: IngestStats | None = None,
         on_commit: Callable[[int], None] | None = None,
+        metrics_port: int | None = None,
     ) -> None:
         self._settings = settings
         self._mqtt_settings = mqtt_settings
@@ -104,9 +77,10 @@ class IngestWorker:
         self.client_id = client_id
         self.stats = stats or IngestStats()
         self._on_commit = on_commit
-        self._queue: queue.Queue[_Message] = queue.Queue(maxsize=settings.queue_size)
-        self._window = TimeWindow(
-            max_age=timedelta(days=settings.max_age_days), max_future=timedelta(seconds=settings.max_future_s)
+        self._queue: queue.Queue[Message] = queue.Queue(maxsize=settings.queue_size)
+        self._decoder = MessageDecoder(settings)
+        self._spool = (
+            Spool(settings.spool_dir / client_id, max_bytes=settings.spool_max_bytes) if settings.spool_dir else None
         )
         self._generation = 0
         self._gen_lock = threading.Lock()
@@ -116,8 +90,35 @@ class IngestWorker:
         self._flushed = threading.Condition()
         self._flush_count = 0
         self._writer: threading.Thread | None = None
+        self._outage_since: float | None = None
+        self._oldest_held: float | None = None
         self._client = self._make_client()
         self.connected = threading.Event()
+        port = settings.metrics_port if metrics_port is None else metrics_port
+        self.metrics: MetricsServer | None = None
+        if port > 0:
+            collector = StatsCollector(client_id, self.stats, self._gauges())
+            self.metrics = MetricsServer(build_registry(collector), host=settings.metrics_host, port=port)
+
+    def _gauges(self) -> dict[str, tuple[str, Callable[[], float]]]:
+        return {
+            "oldest_unacked_seconds": ("age of the oldest message held but not yet acknowledged", self._held_age),
+            "db_outage_seconds": ("how long the database has been unreachable (0 when up)", self._outage_age),
+            "queue_depth": ("messages waiting for the writer", lambda: float(self._queue.qsize())),
+            "spool_bytes": ("bytes in the local spool", self._spool_bytes),
+            "connected": ("1 while connected to the broker", lambda: float(self.connected.is_set())),
+        }
+
+    def _held_age(self) -> float:
+        held = self._oldest_held
+        return 0.0 if held is None else time.monotonic() - held
+
+    def _outage_age(self) -> float:
+        since = self._outage_since
+        return 0.0 if since is None else time.monotonic() - since
+
+    def _spool_bytes(self) -> float:
+        return float(self._spool.size_bytes()) if self._spool is not None else 0.0
 
     # -- MQTT side (network thread) ---------------------------------------------------------------------
     def _make_client(self) -> mqtt.Client:
@@ -136,7 +137,14 @@ class IngestWorker:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
+
+    def _subscriptions(self) -> list[tuple[str, int]]:
+        topics = [(f"$share/{self._settings.share_group}/{t}", 1) for t in self._settings.topics]
+        if self._settings.sparkplug:
+            topics += [(t, 1) for t in self._settings.sparkplug_topics]
+        return topics
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         try:
@@ -145,25 +153,48 @@ class IngestWorker:
                 return
             with self._gen_lock:
                 self._generation += 1
-            topics = [(f"$share/{self._settings.share_group}/{t}", 1) for t in self._settings.topics]
-            client.subscribe(topics)
-            self.stats.reconnects += 1
+            client.subscribe(self._subscriptions())
+            self.stats.connects += 1
             self.connected.set()
             log.info("%s connected (session present: %s)", self.client_id, flags.session_present)
         except Exception:  # a callback must never raise: it would stop paho's network loop
             log.exception("on_connect failed")
 
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
+        try:
+            refused = [str(r) for r in reasons if r.is_failure]
+            if refused:
+                log.error("%s: subscription refused: %s", self.client_id, ", ".join(refused))
+        except Exception:  # a callback must never raise
+            log.exception("on_subscribe failed")
+
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        self.connected.clear()
-        if not self._stopping.is_set():
-            log.warning("%s disconnected: %s", self.client_id, reason)
+        try:
+            with self._gen_lock:  # acks of messages from this connection must not reach the next one
+                self._generation += 1
+            self.connected.clear()
+            if not self._stopping.is_set():
+                log.warning("%s disconnected: %s", self.client_id, reason)
+        except Exception:  # a callback must never raise
+            log.exception("on_disconnect failed")
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         try:
             if not self._accepting.is_set():
                 return  # not acknowledged: the persistent session redelivers it later
             self.stats.messages += 1
-            item = _Message(msg.mid, msg.qos, msg.topic, bytes(msg.payload), datetime.now(UTC), self._generation)
+            if msg.dup:
+                self.stats.redelivered += 1
+            item = Message(
+                msg.mid,
+                msg.qos,
+                msg.topic,
+                bytes(msg.payload),
+                datetime.now(UTC),
+                time.monotonic(),
+                self._generation,
+                bool(msg.dup),
+            )
             while not self._stopping.is_set():
                 try:
                     self._queue.put(item, timeout=0.5)
@@ -175,7 +206,9 @@ class IngestWorker:
 
     # -- life ------------------------------------------------------------------------------------------
     def start(self) -> None:
-        """Start the writer, then connect (persistent session: clean_start False, session expiry set)."""
+        """Start metrics and the writer, then connect (persistent session: clean_start False, expiry set)."""
+        if self.metrics is not None:
+            self.metrics.start()
         self._accepting.set()
         self._writer = threading.Thread(target=self._write_loop, name=f"writer-{self.client_id}", daemon=True)
         self._writer.start()
@@ -206,127 +239,216 @@ class IngestWorker:
             self._writer.join(timeout=timeout)
         self._client.disconnect()
         self._client.loop_stop()
+        if self.metrics is not None:
+            self.metrics.stop()
 
     # -- writer thread ---------------------------------------------------------------------------------
     def _write_loop(self) -> None:
-        conn: psycopg.Connection[Any] | None = None
-        batch = _Batch()
-        directory = DeviceDirectory(self._settings.device_cache_s)
-        flush_s = self._settings.flush_ms / 1000.0
-        backoff = 0.5
+        state = _WriterState()
+        if self._spool is not None:
+            self._spool.discard_partial()
         while True:
             try:
-                if conn is None or conn.closed:
-                    conn = connect(self._database_url, autocommit=True, application_name=f"ingest:{self.client_id}")
-                    backoff = 0.5
-                self._fill(conn, batch, directory, flush_s)
-                if batch.messages and (
-                    self._due(batch, flush_s) or self._flush_requested.is_set() or self._stopping.is_set()
-                ):
-                    self._commit(conn, batch)
-                if self._flush_requested.is_set() and not batch.messages and self._queue.empty():
-                    self._signal_flushed()
-                if self._stopping.is_set() and not batch.messages and self._queue.empty():
-                    self._signal_flushed()
+                self._step(state)
+            except Exception:  # the writer must survive a bug in one batch: it keeps the batch and retries
+                log.exception("writer error; holding %d messages", len(state.batch.messages))
+                state.close()
+                if self._stopping.wait(1.0):
                     break
-            except psycopg.OperationalError as exc:
-                self.stats.db_errors += 1
-                log.warning(
-                    "database unavailable (%s); holding %d messages, retry in %.1fs", exc, len(batch.messages), backoff
-                )
-                if conn is not None:
-                    conn.close()
-                conn = None
-                if self._stopping.wait(backoff):
-                    break  # stopping with the DB down: nothing acked, the broker keeps it all
-                backoff = min(backoff * 2, 10.0)
-            except Exception:
-                log.exception("writer error; holding %d messages", len(batch.messages))
-                if conn is not None:
-                    conn.close()
-                conn = None
-                time.sleep(1.0)
-        if conn is not None:
-            conn.close()
+                continue
+            if self._stopping.is_set() and not state.batch.messages and self._queue.empty() and not state.retry:
+                self._signal_flushed()
+                break
+        state.close()
 
-    def _due(self, batch: _Batch, flush_s: float) -> bool:
-        return len(batch.records) >= self._settings.batch_rows or time.monotonic() - batch.started >= flush_s
+    def _step(self, state: _WriterState) -> None:
+        if state.conn is None and time.monotonic() >= state.next_attempt:
+            self._reconnect(state)
+        self._fill(state)
+        batch = state.batch
+        flushing = self._flush_requested.is_set() or self._stopping.is_set()
+        if batch.messages and (flushing or self._due(batch)):
+            if state.conn is not None:
+                try:
+                    self._commit(state.conn, batch.messages)
+                    batch.clear()
+                    self._oldest_held = None
+                except OUTAGE_ERRORS as exc:
+                    self._outage(state, exc)
+            if batch.messages and state.conn is None:
+                if self._spool_due():
+                    self._spool_batch(batch)
+                elif not self._stopping.is_set():
+                    self._stopping.wait(max(min(state.next_attempt - time.monotonic(), 0.5), 0.01))
+                else:
+                    log.warning("stopping with the database down: %d messages left to the broker", len(batch.messages))
+                    batch.clear()  # not acknowledged: the persistent session redelivers them
+                    self._oldest_held = None
+        if self._flush_requested.is_set() and not batch.messages and self._queue.empty() and not state.retry:
+            self._signal_flushed()
 
-    def _fill(self, conn: psycopg.Connection[Any], batch: _Batch, directory: DeviceDirectory, flush_s: float) -> None:
-        while len(batch.records) < self._settings.batch_rows:
-            if batch.messages:
-                remaining = batch.started + flush_s - time.monotonic()
-                if remaining <= 0 or self._flush_requested.is_set():
-                    return
-                timeout = remaining
+    def _reconnect(self, state: _WriterState) -> None:
+        try:
+            state.conn = connect(self._database_url, autocommit=True, application_name=f"ingest:{self.client_id}")
+        except OUTAGE_ERRORS as exc:
+            self._outage(state, exc)
+            return
+        if self._outage_since is not None:
+            log.info("%s: database back after %.1fs", self.client_id, time.monotonic() - self._outage_since)
+        self._outage_since = None
+        state.backoff = 0.5
+        try:
+            self._replay_spool(state.conn)
+        except OUTAGE_ERRORS as exc:
+            self._outage(state, exc)
+
+    def _outage(self, state: _WriterState, exc: Exception) -> None:
+        self.stats.db_errors += 1
+        now = time.monotonic()
+        if self._outage_since is None:
+            self._outage_since = now
+            log.warning(
+                "%s: database unavailable (%s); holding %d messages", self.client_id, exc, len(state.batch.messages)
+            )
+        state.close()
+        state.next_attempt = now + state.backoff
+        state.backoff = min(state.backoff * 2, _MAX_BACKOFF_S)
+
+    def _due(self, batch: Batch) -> bool:
+        return (
+            batch.rows >= self._settings.batch_rows
+            or len(batch.messages) >= self._settings.batch_rows
+            or time.monotonic() - batch.started >= self._settings.flush_ms / 1000.0
+        )
+
+    def _fill(self, state: _WriterState) -> None:
+        batch = state.batch
+        flush_s = self._settings.flush_ms / 1000.0
+        limit = self._settings.batch_rows
+        while batch.rows < limit and len(batch.messages) < limit:
+            if state.retry:
+                msg = state.retry[0]
             else:
-                timeout = 0.05
+                if self._stopping.is_set() or self._flush_requested.is_set():
+                    timeout = 0.0  # take what is queued now, wait for nothing more
+                elif batch.messages:
+                    timeout = batch.started + flush_s - time.monotonic()
+                    if timeout <= 0:
+                        return
+                else:
+                    timeout = 0.05
+                try:
+                    msg = self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
+                except queue.Empty:
+                    return
+                state.retry.append(msg)
             try:
-                msg = self._queue.get(timeout=timeout)
-            except queue.Empty:
+                msg.outcome = self._decoder.decode(state.conn, msg.topic, msg.payload, msg.received_at)
+            except OUTAGE_ERRORS as exc:  # the directory could not be read: decode again once reconnected
+                if state.conn is not None:
+                    self._outage(state, exc)
+                elif self._stopping.is_set():
+                    state.retry.clear()  # not acknowledged: the broker redelivers it
+                else:
+                    self._stopping.wait(0.2)
                 return
+            state.retry.popleft()
             if not batch.messages:
                 batch.started = time.monotonic()
-            batch.messages.append(msg)
-            self._decode_into(conn, batch, directory, msg)
+                self._oldest_held = msg.received_mono
+            batch.add(msg)
+            if msg.outcome.quarantined is not None:
+                self.stats.quarantine(msg.outcome.quarantined.reason)
 
-    def _decode_into(
-        self, conn: psycopg.Connection[Any], batch: _Batch, directory: DeviceDirectory, msg: _Message
-    ) -> None:
-        device_id: str | None = None
-        try:
-            if len(msg.payload) > self._settings.max_payload_bytes:
-                raise DecodeError(Reason.OVERSIZED, f"{len(msg.payload)} bytes > {self._settings.max_payload_bytes}")
-            device_id, fmt = parse_topic(msg.topic)
-            entry = directory.lookup(conn, device_id)
-            if entry is None:
-                raise DecodeError(Reason.UNKNOWN_DEVICE, f"device {device_id!r} is not registered")
-            kind, status = entry
-            if status != "active":
-                raise DecodeError(Reason.RETIRED_DEVICE, f"device {device_id!r} is {status}")
-            records = decode_message(
-                fmt,
-                msg.payload,
-                topic_device=device_id,
-                kind=DeviceKind(kind),
-                received_at=msg.received_at,
-                window=self._window,
-            )
-            batch.records.extend(records)
-        except DecodeError as exc:
-            self.stats.quarantine(exc.reason.value)
-            batch.quarantined.append(
-                QuarantineItem(msg.topic, device_id, exc.reason.value, exc.detail, msg.payload, msg.received_at)
-            )
-
-    def _commit(self, conn: psycopg.Connection[Any], batch: _Batch) -> None:
+    def _commit(self, conn: psycopg.Connection[Any], messages: Sequence[Message]) -> None:
         started = time.perf_counter()
-        now = datetime.now(UTC)
-        with conn.transaction():
-            if batch.records:
-                written = store_readings.write_records(conn, batch.records, received_at=now)
-                self.stats.rows += written.inserted
-                self.stats.duplicate_rows += written.offered - written.inserted
-                last: dict[str, datetime] = {}
-                for rec in batch.records:
-                    if rec.time > last.get(rec.device_id, rec.time - timedelta(seconds=1)):
-                        last[rec.device_id] = rec.time
-                store_devices.touch_seen(conn, device_ids=list(last), last_times=list(last.values()), received=now)
-                store_readings.notify_new(conn)
-            store_quarantine.add_many(conn, batch.quarantined, worker=self.client_id)
-        self.stats.observe_commit(len(batch.messages), time.perf_counter() - started)
+        result = batches.commit(conn, messages, worker=self.client_id)
+        self.stats.observe_commit(len(messages), time.perf_counter() - started)
+        self.stats.rows += result.inserted
+        self.stats.duplicate_rows += result.offered - result.inserted
+        if result.rejected:
+            self.stats.rejected_batches += 1
+            for _ in range(result.rejected):
+                self.stats.quarantine(batches.REJECTED)
+        self._ack(messages)
+
+    def _ack(self, messages: Sequence[Message]) -> None:
+        now = time.monotonic()
+        acked = 0
         with self._gen_lock:
             generation = self._generation
-        for msg in batch.messages:  # arrival order
-            if msg.generation == generation and msg.qos > 0:
-                self._client.ack(msg.mid, msg.qos)
-                self.stats.acked += 1
+            for msg in messages:  # arrival order
+                if msg.generation == generation and msg.qos > 0:
+                    self._client.ack(msg.mid, msg.qos)
+                    acked += 1
+        self.stats.acked += acked
+        lag = self.stats.ack_lag_seconds
+        for msg in messages:
+            if msg.generation:
+                lag.observe(now - msg.received_mono)
         if self._on_commit is not None:
-            self._on_commit(len(batch.messages))
+            self._on_commit(len(messages))
+
+    # -- spool -----------------------------------------------------------------------------------------
+    def _spool_due(self) -> bool:
+        if self._spool is None or self._outage_since is None:
+            return False
+        return time.monotonic() - self._outage_since >= self._settings.spool_after_s and self._spool.has_room()
+
+    def _spool_batch(self, batch: Batch) -> None:
+        assert self._spool is not None  # noqa: S101 - _spool_due checked it
+        lines = []
+        for msg in batch.messages:
+            outcome = msg.outcome
+            assert outcome is not None  # noqa: S101 - every message in a batch is decoded
+            lines.append(encode_line(msg.topic, msg.payload, msg.received_at, outcome.records, outcome.quarantined))
+        try:
+            self._spool.append(lines)
+        except SpoolError:
+            log.error("%s: spool write failed; holding the batch for the broker", self.client_id, exc_info=True)
+            self._stopping.wait(1.0)
+            return
+        self.stats.spooled += len(batch.messages)
+        self._ack(batch.messages)
         batch.clear()
+        self._oldest_held = None
+
+    def _replay_spool(self, conn: psycopg.Connection[Any]) -> None:
+        if self._spool is None:
+            return
+        for path in self._spool.files():
+            messages = []
+            for topic, payload, at, records, quarantined in self._spool.read(path):
+                msg = Message(0, 0, topic, payload, at, 0.0, 0)
+                msg.outcome = Outcome(records, quarantined)
+                messages.append(msg)
+            started = time.perf_counter()
+            result = batches.commit(conn, messages, worker=self.client_id)
+            self.stats.observe_commit(len(messages), time.perf_counter() - started)
+            self.stats.rows += result.inserted
+            self.stats.duplicate_rows += result.offered - result.inserted
+            self._spool.remove(path)
+            self.stats.replayed += len(messages)
+            log.info("%s: replayed %d spooled messages from %s", self.client_id, len(messages), path.name)
 
     def _signal_flushed(self) -> None:
         with self._flushed:
             self._flush_requested.clear()
             self._flush_count += 1
             self._flushed.notify_all()
+
+
+class _WriterState:
+    """What the writer thread holds between steps."""
+
+    def __init__(self) -> None:
+        self.conn: psycopg.Connection[Any] | None = None
+        self.batch = Batch()
+        self.retry: deque[Message] = deque()
+        self.next_attempt = 0.0
+        self.backoff = 0.5
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+        self.conn = None

@@ -62,6 +62,13 @@ class IngestSettings(BaseSettings):
     max_age_days: float = Field(default=400.0, gt=0)
     max_future_s: float = Field(default=300.0, ge=0)
     device_cache_s: float = Field(default=5.0, ge=0)
+    sparkplug: bool = Field(default=True, description="subscribe spBv1.0/# (one worker only: decoding is stateful)")
+    sparkplug_topics: list[str] = ["spBv1.0/#"]
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=0, ge=0, le=65_535, description="Prometheus /metrics; 0 = off; +slot each")
+    spool_dir: Path | None = Field(default=None, description="local spool for long DB outages; None = off")
+    spool_after_s: float = Field(default=60.0, ge=0, description="outage length before batches are spooled")
+    spool_max_bytes: int = Field(default=10 * 1024**3, ge=1)
 
 
 class ScorerSettings(BaseSettings):

@@ -1,0 +1,134 @@
+"""A batch of decoded messages and its one-transaction write.
+
+Readings, device events, ``last_seen`` updates and quarantine rows of a batch commit together (one
+transaction), so an acknowledgement sent after the commit covers all of them. A batch the database refuses
+for a reason that retrying cannot fix (a value out of a column's range, a constraint) would otherwise be
+retried forever and stall the stream; it is split: each message is written in its own transaction, and the
+ones the database still refuses go to quarantine with reason ``rejected_by_database``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import psycopg
+
+from ingest.decoding import Outcome
+from kipsense.records import Record
+from store import devices as store_devices
+from store import quarantine as store_quarantine
+from store import readings as store_readings
+from store.quarantine import QuarantineItem
+
+Conn = psycopg.Connection[Any]
+
+REJECTED: Final = "rejected_by_database"
+#: Errors that mean "the database is not there", not "the data is wrong": keep the batch and retry.
+OUTAGE_ERRORS: Final = (psycopg.OperationalError, psycopg.InterfaceError)
+
+
+@dataclass(slots=True)
+class Message:
+    """One received message; ``generation`` is the connection it arrived on (0 = from the spool: no ack)."""
+
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+    received_at: datetime
+    received_mono: float
+    generation: int
+    dup: bool = False
+    outcome: Outcome | None = None
+
+
+@dataclass(slots=True)
+class Batch:
+    messages: list[Message] = field(default_factory=list)
+    rows: int = 0
+    started: float = 0.0
+
+    def add(self, msg: Message) -> None:
+        self.messages.append(msg)
+        if msg.outcome is not None:
+            self.rows += len(msg.outcome.records)
+
+    def clear(self) -> None:
+        self.messages.clear()
+        self.rows = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CommitResult:
+    offered: int
+    inserted: int
+    quarantined: list[QuarantineItem]
+    rejected: int
+
+
+def _outcome(msg: Message) -> Outcome:
+    if msg.outcome is None:  # pragma: no cover - the writer decodes every message before committing
+        raise RuntimeError("message committed before it was decoded")
+    return msg.outcome
+
+
+def _write(conn: Conn, records: list[Record], quarantined: list[QuarantineItem], worker: str) -> int:
+    inserted = 0
+    if records:
+        now = datetime.now(UTC)
+        inserted = store_readings.write_records(conn, records, received_at=now).inserted
+        last: dict[str, datetime] = {}
+        for rec in records:
+            seen = last.get(rec.device_id)
+            if seen is None or rec.time > seen:
+                last[rec.device_id] = rec.time
+        store_devices.touch_seen(conn, device_ids=list(last), last_times=list(last.values()), received=now)
+        store_readings.notify_new(conn)
+    store_quarantine.add_many(conn, quarantined, worker=worker)
+    return inserted
+
+
+def commit(conn: Conn, messages: Sequence[Message], *, worker: str) -> CommitResult:
+    """Write the batch in one transaction; outage errors propagate with nothing written."""
+    records = [r for m in messages for r in _outcome(m).records]
+    quarantined = [q for m in messages if (q := _outcome(m).quarantined) is not None]
+    try:
+        with conn.transaction():
+            inserted = _write(conn, records, quarantined, worker)
+        return CommitResult(len(records), inserted, quarantined, 0)
+    except OUTAGE_ERRORS:
+        raise
+    except psycopg.Error:
+        pass
+    return _commit_one_by_one(conn, messages, worker=worker)
+
+
+def _commit_one_by_one(conn: Conn, messages: Sequence[Message], *, worker: str) -> CommitResult:
+    offered = inserted = rejected = 0
+    quarantined: list[QuarantineItem] = []
+    for msg in messages:
+        outcome = _outcome(msg)
+        if outcome.quarantined is not None:
+            quarantined.append(outcome.quarantined)
+            continue
+        if not outcome.records:
+            continue
+        try:
+            with conn.transaction():
+                inserted += _write(conn, outcome.records, [], worker)
+            offered += len(outcome.records)
+        except OUTAGE_ERRORS:
+            raise
+        except psycopg.Error as exc:
+            rejected += 1
+            detail = f"{type(exc).__name__}: {exc}"[:500]
+            device = outcome.records[0].device_id
+            item = QuarantineItem(msg.topic, device, REJECTED, detail, msg.payload, msg.received_at)
+            msg.outcome = Outcome(quarantined=item)
+            quarantined.append(item)
+    with conn.transaction():
+        store_quarantine.add_many(conn, quarantined, worker=worker)
+    return CommitResult(offered, inserted, quarantined, rejected)
