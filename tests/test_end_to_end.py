@@ -58,12 +58,16 @@ def test_episode_becomes_alert_visible_in_api(database_url: str, mqtt_settings: 
             assert readings.count(conn, table="dust_readings", device_id=dusty.device_id) == 60
         assert worker.stats.acked == 120
 
-    scorer = Scorer(settings=ScorerSettings(pm10_window_s=30, pm10_limit=50.0), database_url=database_url)
+    scorer = Scorer(
+        settings=ScorerSettings(pm10_window_s=30, pm10_limit=50.0), database_url=database_url, rules={"pm10_limit"}
+    )
     with connect(database_url, autocommit=True) as conn:
         assert scorer.run_once(conn) == 1
         assert scorer.run_once(conn) == 0  # nothing new: no second alert
         # A fresh scorer (restart) replays nothing either: watermarks are stored with the alerts.
-        restarted = Scorer(settings=ScorerSettings(pm10_window_s=30, pm10_limit=50.0), database_url=database_url)
+        restarted = Scorer(
+            settings=ScorerSettings(pm10_window_s=30, pm10_limit=50.0), database_url=database_url, rules={"pm10_limit"}
+        )
         assert restarted.run_once(conn) == 0
         _, token = apikeys.create(conn, name="e2e", role="operator")
 
