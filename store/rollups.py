@@ -133,17 +133,19 @@ def _recompute(conn: Conn, source: str, devices: list[str], buckets: list[dateti
     lo, hi = min(buckets), max(buckets) + minute
     raw = sql.SQL(
         "SELECT r.device_id, time_bucket(interval '1 minute', r.time) AS b, {aggs} FROM {src} r"
-        " JOIN unnest(%(d)s::text[], %(b)s::timestamptz[]) AS q(device_id, bucket)"
-        "   ON r.device_id = q.device_id AND r.time >= q.bucket AND r.time < q.bucket + interval '1 minute'"
-        " WHERE r.time >= %(lo)s AND r.time < %(hi)s GROUP BY 1, 2"
+        " WHERE r.time >= %(lo)s AND r.time < %(hi)s AND r.device_id = ANY(%(d)s::text[])"
+        "   AND (r.device_id, time_bucket(interval '1 minute', r.time)) IN"
+        "     (SELECT * FROM unnest(%(d)s::text[], %(b)s::timestamptz[]))"
+        " GROUP BY 1, 2"
     ).format(aggs=_aggregates(metrics, from_raw=True), src=sql.Identifier(source))
     conn.execute(_upsert(rollup_table(source, MINUTE), metrics, raw), {"d": devices, "b": buckets, "lo": lo, "hi": hi})
     hours = sorted({(d, _floor(b, HOUR)) for d, b in zip(devices, buckets, strict=True)})
     coarse = sql.SQL(
         "SELECT m.device_id, time_bucket(interval '1 hour', m.bucket) AS b, {aggs} FROM {m1} m"
-        " JOIN unnest(%(d)s::text[], %(h)s::timestamptz[]) AS q(device_id, hour)"
-        "   ON m.device_id = q.device_id AND m.bucket >= q.hour AND m.bucket < q.hour + interval '1 hour'"
-        " WHERE m.bucket >= %(lo)s AND m.bucket < %(hi)s GROUP BY 1, 2"
+        " WHERE m.bucket >= %(lo)s AND m.bucket < %(hi)s AND m.device_id = ANY(%(d)s::text[])"
+        "   AND (m.device_id, time_bucket(interval '1 hour', m.bucket)) IN"
+        "     (SELECT * FROM unnest(%(d)s::text[], %(h)s::timestamptz[]))"
+        " GROUP BY 1, 2"
     ).format(aggs=_aggregates(metrics, from_raw=False), m1=sql.Identifier(rollup_table(source, MINUTE)))
     starts = [h for _, h in hours]
     conn.execute(
