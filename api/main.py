@@ -13,6 +13,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from api.routes import alerts, devices, health
+from api.routes import claims, field, sites
 from kipsense import __version__
 from kipsense.settings import ApiSettings, MqttSettings
 
@@ -55,4 +56,7 @@ def create_app(*, settings: ApiSettings, database_url: str, mqtt: MqttSettings) 
     app.include_router(health.router)
     app.include_router(devices.router)
     app.include_router(alerts.router)
+    app.include_router(field.router)
+    app.include_router(sites.router)
+    app.include_router(claims.router)
     return app

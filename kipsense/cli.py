@@ -9,11 +9,8 @@ import os
 import signal
 import sys
 import threading
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
-
-from kipsense.records import DeviceKind
 
 
 def _stack_root() -> Path:
@@ -73,71 +70,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- devices and keys --------------------------------------------------------------------------------------
-def cmd_devices(args: argparse.Namespace) -> int:
-    from kipsense import provisioning
-    from kipsense.settings import MqttSettings
-    from store import devices as store_devices
-    from store.db import connect
-    from store.devices import DeviceExistsError
-
-    mqtt = MqttSettings()
-    if args.action in {"create", "rotate", "revoke"} and not args.device_id:
-        print(f"kipsense devices {args.action}: a device id is required", file=sys.stderr)
-        return 2
-    with connect(_database_url()) as conn:
-        try:
-            if args.action == "create":
-                creds = provisioning.create_device(
-                    conn,
-                    mqtt,
-                    device_id=args.device_id,
-                    kind=DeviceKind(args.kind),
-                    site_id=args.site,
-                    name=args.name,
-                    lat=args.lat,
-                    lon=args.lon,
-                    mobile=args.mobile,
-                    expected_interval_s=args.interval,
-                    firmware=args.firmware,
-                )
-                return _print_credentials(creds, args.json)
-            if args.action == "rotate":
-                return _print_credentials(provisioning.rotate(conn, mqtt, device_id=args.device_id), args.json)
-            if args.action == "revoke":
-                if not provisioning.revoke(conn, mqtt, device_id=args.device_id):
-                    print(f"no device {args.device_id!r}", file=sys.stderr)
-                    return 1
-                print(f"revoked {args.device_id}")
-                return 0
-            if args.action == "sync-broker":
-                print(f"broker has credentials of {provisioning.sync_broker(conn, mqtt)} devices")
-                return 0
-        except (provisioning.ProvisioningError, DeviceExistsError) as exc:
-            print(f"kipsense devices: {exc}", file=sys.stderr)
-            return 1
-        rows = store_devices.list_devices(conn, include_retired=args.all)
-    if args.json:
-        print(json.dumps([asdict(d) for d in rows], default=str, indent=1))
-    else:
-        for d in rows:
-            print(f"{d.device_id:24} {d.kind:8} {d.site_id:12} {d.status:8} last seen {d.last_seen or '-'}")
-    return 0
-
-
-def _print_credentials(creds: Any, as_json: bool) -> int:
-    if as_json:
-        print(json.dumps(asdict(creds)))
-    else:
-        print(
-            f"device:   {creds.device_id}\nusername: {creds.username}\npassword: {creds.password}   (shown once)\n"
-            f"broker:   {creds.host}:{creds.port}\npublish:  {creds.topic}"
-        )
-        if not creds.reloaded:
-            print("note: broker not reloaded (no running local broker known); run `kipsense devices sync-broker`")
-    return 0
-
-
+# -- keys ------------------------------------------------------------------------------------------------
 def cmd_keys(args: argparse.Namespace) -> int:
     from store import apikeys
     from store.db import connect
@@ -216,21 +149,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("migrate", help="apply pending schema migrations")
     p.set_defaults(func=cmd_migrate)
-
-    p = sub.add_parser("devices", help="provision and manage devices")
-    p.add_argument("action", choices=["create", "list", "rotate", "revoke", "sync-broker"])
-    p.add_argument("device_id", nargs="?")
-    p.add_argument("--kind", choices=[k.value for k in DeviceKind], default="dust")
-    p.add_argument("--site", default="park")
-    p.add_argument("--name")
-    p.add_argument("--lat", type=float)
-    p.add_argument("--lon", type=float)
-    p.add_argument("--mobile", action="store_true")
-    p.add_argument("--interval", type=float, default=10.0, help="expected seconds between readings")
-    p.add_argument("--firmware")
-    p.add_argument("--all", action="store_true", help="list: include retired devices")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=cmd_devices)
 
     p = sub.add_parser("keys", help="API keys")
     p.add_argument("action", choices=["create"])
