@@ -1,8 +1,8 @@
-"""Dependencies: the connection pool, the caller's API key and role checks."""
+"""Dependencies: the connection pool, the caller's API key, role checks and failed-auth throttling."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import psycopg
@@ -10,6 +10,8 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import ConnectionPool
 
+from api.config import ApiLimits
+from api.ratelimit import FailedAuthLimiter
 from kipsense.settings import ApiSettings
 from store import apikeys
 from store.apikeys import ApiKey
@@ -43,30 +45,61 @@ def get_settings(request: Request) -> ApiSettings:
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 
 
+def get_limits(request: Request) -> ApiLimits:
+    limits: ApiLimits = request.app.state.limits
+    return limits
+
+
+LimitsDep = Annotated[ApiLimits, Depends(get_limits)]
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
 def current_key(
+    request: Request,
     conn: ConnDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header: Annotated[str | None, Depends(_header)],
 ) -> ApiKey:
     token = bearer.credentials if bearer is not None else header
     if not token:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "API key required", headers={"WWW-Authenticate": "Bearer"})
+        raise _unauthorized("API key required")
+    limiter: FailedAuthLimiter = request.app.state.auth_limiter
+    client = request.client.host if request.client else "unknown"
+    wait = limiter.retry_after(client)
+    if wait > 0:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            "too many failed authentication attempts",
+            headers={"Retry-After": str(int(wait) + 1)},
+        )
     key = apikeys.verify(conn, token=token)
     if key is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid API key", headers={"WWW-Authenticate": "Bearer"})
+        limiter.failed(client)
+        raise _unauthorized("invalid API key")
     return key
 
 
-def require(*roles: str) -> Callable[[ApiKey], ApiKey]:
-    """A dependency admitting the given roles (and admin)."""
-    allowed = {*roles, "admin"}
+class RoleCheck:
+    """A dependency admitting the given roles (and admin); ``roles`` tells which, for docs and tests."""
 
-    def check(key: Annotated[ApiKey, Depends(current_key)]) -> ApiKey:
-        if key.role not in allowed:
+    def __init__(self, *roles: str) -> None:
+        unknown = set(roles) - set(apikeys.ROLES)
+        if unknown:
+            raise ValueError(f"unknown roles {sorted(unknown)}")
+        self.roles = frozenset({*roles, "admin"})
+
+    def __call__(self, key: Annotated[ApiKey, Depends(current_key)]) -> ApiKey:
+        if key.role not in self.roles:
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {key.role!r} may not use this route")
         return key
 
-    return check
+
+def require(*roles: str) -> RoleCheck:
+    """A dependency admitting the given roles (and admin): ``Annotated[ApiKey, Depends(require("field"))]``."""
+    return RoleCheck(*roles)
 
 
 def site_scope(key: ApiKey) -> list[str] | None:
@@ -76,3 +109,6 @@ def site_scope(key: ApiKey) -> list[str] | None:
 
 Reader = Annotated[ApiKey, Depends(require("operator", "researcher", "field"))]
 Operator = Annotated[ApiKey, Depends(require("operator"))]
+Researcher = Annotated[ApiKey, Depends(require("researcher"))]
+Analyst = Annotated[ApiKey, Depends(require("operator", "researcher"))]
+Admin = Annotated[ApiKey, Depends(require("admin"))]

@@ -14,6 +14,17 @@ class HealthPublic(BaseModel):
     broker: bool
 
 
+class DeviceHealthPublic(BaseModel):
+    last_time: datetime | None
+    rate_per_min: float = Field(description="readings per minute over the last ten minutes")
+    battery: float | None
+    rssi: float | None
+    lat: float | None = Field(description="latest position (the fixed one when the readings carry none)")
+    lon: float | None
+    pm10: float | None
+    pm25: float | None
+
+
 class DevicePublic(BaseModel):
     device_id: str
     kind: str
@@ -27,6 +38,7 @@ class DevicePublic(BaseModel):
     status: str
     last_seen: datetime | None
     last_received: datetime | None
+    health: DeviceHealthPublic | None = Field(default=None, description="from the latest readings (dust sensors)")
 
 
 class DevicesPublic(BaseModel):
@@ -54,6 +66,9 @@ class AlertPublic(BaseModel):
     cleared_at: datetime | None
     cleared_by: str | None
     assignee: str | None
+    escalation_level: int
+    escalated_at: datetime | None
+    incident_id: int | None
 
 
 class AlertsPublic(BaseModel):
@@ -101,3 +116,101 @@ class ReadingsPublic(BaseModel):
     start: datetime
     end: datetime
     data: list[BucketPublic]
+
+
+class TrackPointPublic(BaseModel):
+    time: datetime
+    lat: float
+    lon: float
+    pm10: float | None
+
+
+class TrackPublic(BaseModel):
+    device_id: str
+    bucket_s: int
+    start: datetime
+    end: datetime
+    data: list[TrackPointPublic]
+
+
+class IncidentPublic(BaseModel):
+    incident_id: int
+    site_id: str
+    status: str
+    first_time: datetime
+    last_time: datetime
+    alert_count: int
+    device_ids: list[str]
+    wind_dir: float | None = Field(description="mean direction the wind came from, degrees (0 = north)")
+    wind_speed: float | None
+    likely_source: str | None = Field(description="the park source closest to the upwind bearing")
+    source_bearing: float | None
+    details: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+
+
+class IncidentsPublic(BaseModel):
+    data: list[IncidentPublic]
+    next_cursor: int | None
+
+
+class IncidentDetailPublic(IncidentPublic):
+    alerts: list[AlertPublic]
+
+
+class CyclePublic(BaseModel):
+    cycle_index: int
+    n_samples: int
+    charge_capacity: float | None
+    discharge_capacity: float | None
+    coulombic_efficiency: float | None
+    energy_efficiency: float | None
+    internal_resistance: float | None
+    pulse_resistance: float | None
+    max_temperature: float | None
+    max_dtdt: float | None = Field(description="largest heating rate, °C per minute")
+    complete: bool = Field(description="false for the last cycle of the range, which may still be running")
+
+
+class CyclesPublic(BaseModel):
+    device_id: str
+    start: datetime
+    end: datetime
+    samples: int
+    truncated: bool = Field(description="the range held more samples than one request reads")
+    data: list[CyclePublic]
+
+
+class PointPublic(BaseModel):
+    name: str
+    kind: str
+    lat: float
+    lon: float
+    x: float = Field(description="metres east of the park origin")
+    y: float = Field(description="metres north of the park origin")
+
+
+class AreaPublic(BaseModel):
+    x: float
+    y: float
+    rx: float
+    ry: float
+
+
+class WindPublic(BaseModel):
+    dir_from: float
+    speed: float
+    samples: int
+    since: datetime
+
+
+class ParkPublic(BaseModel):
+    origin_lat: float
+    origin_lon: float
+    fence: AreaPublic
+    residential: list[AreaPublic]
+    sources: list[PointPublic]
+    wind: WindPublic | None = Field(description="vector-mean wind of the met stations over the last ten minutes")
+    pm10_limit: float

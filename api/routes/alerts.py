@@ -48,19 +48,26 @@ def list_alerts(
     severity: Severity | None = None,
     type: str | None = None,
     device_id: str | None = None,
+    site_id: str | None = None,
+    incident_id: Annotated[int | None, Query(ge=1)] = None,
     since: datetime | None = None,
     until: datetime | None = None,
     cursor: Annotated[int | None, Query(ge=1)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> AlertsPublic:
-    """Alerts, newest first, filtered; page with `cursor`."""
+    """Alerts, newest first, filtered by status, severity, type, device, site, incident and time; page with `cursor`.
+
+    `since`/`until` select alerts active at some time in [since, until).
+    """
     rows = store_alerts.list_alerts(
         conn,
         status=status_,
         severity=severity,
         type=type,
         device_id=device_id,
+        site_id=site_id,
         sites=site_scope(key),
+        incident_id=incident_id,
         since=since,
         until=until,
         before_id=cursor,
