@@ -125,12 +125,6 @@ def cmd_api(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_simulate(args: argparse.Namespace) -> int:
-    from simulators.cli import run_simulation
-
-    return run_simulation(args, database_url=_database_url(), stop=_stop_event())
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from kipsense.runall import run_all
 
@@ -169,20 +163,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.set_defaults(func=cmd_api)
-
-    p = sub.add_parser("simulate", help="simulated devices publishing over MQTT")
-    p.add_argument("stream", choices=["dust"])
-    p.add_argument("--devices", type=int, default=24)
-    p.add_argument("--mobile", type=int, default=0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
-    p.add_argument("--step", type=float, default=10.0, help="simulated seconds between readings")
-    p.add_argument("--duration", type=float, help="stop after this many real seconds")
-    p.add_argument("--episode-at", type=float, action="append", help="simulated seconds after start (repeatable)")
-    p.add_argument("--episode-duration", type=float, default=600.0)
-    p.add_argument("--episode-source", default=None, help="source name (default: the first stockpile)")
-    p.add_argument("--prefix", default="dust")
-    p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("run", help="the whole platform with simulators on the local stack (make run)")
     p.add_argument("--port", type=int, default=8000)
