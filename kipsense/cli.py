@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import signal
 import sys
@@ -106,7 +105,14 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     url = _database_url()
     migrate.apply(url)
-    Scorer(settings=ScorerSettings(), database_url=url).run(_stop_event())
+    from kipsense.metrics import MetricsSettings, serve_platform_metrics
+
+    endpoint = serve_platform_metrics(MetricsSettings(), database_url=url)
+    try:
+        Scorer(settings=ScorerSettings(), database_url=url).run(_stop_event())
+    finally:
+        if endpoint is not None:
+            endpoint.stop()
     return 0
 
 
@@ -176,10 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from kipsense.logging_setup import configure_logging
+
+    configure_logging(verbose=args.verbose)
     if args.command != "stack":
         from kipsense.stack import load_env_defaults
 

@@ -32,11 +32,15 @@ class Periodic:
 
 def tasks() -> tuple[Periodic, ...]:
     """Every contributed task (imported here, not at module import, to keep the scorer light to import)."""
+    from kipsense.maintenance import MaintenanceSettings, retention_task, rollup_task
     from models.alerting.tasks import periodic as alerting
     from models.dust.colocation import track_and_compare
     from models.health import check_devices
 
+    maintenance = MaintenanceSettings()
     return (
+        Periodic("rollups", maintenance.rollup_every_s, rollup_task(maintenance)),
+        Periodic("retention", maintenance.retention_every_s, retention_task(maintenance)),
         *alerting(),
         Periodic("device-health", 30.0, check_devices),
         Periodic("mobile-tracks", 10.0, track_and_compare),

@@ -163,6 +163,10 @@ def drain_dirty(conn: Conn, *, source: str, batch: int = 20_000) -> tuple[int, i
     minutes = hours = 0
     while True:
         with conn.transaction(), conn.cursor() as cur:
+            # One drainer per source: two writers of the same hour would each miss the other's minutes.
+            locked = cur.execute("SELECT pg_try_advisory_xact_lock(hashtext('kipsense-rollup:' || %s))", (source,))
+            if not _field(locked.fetchone(), "pg_try_advisory_xact_lock", 0):
+                return minutes, hours
             rows = cur.execute(
                 "DELETE FROM rollup_dirty WHERE (source, bucket, device_id) IN ("
                 " SELECT source, bucket, device_id FROM rollup_dirty WHERE source = %s"
