@@ -9,17 +9,41 @@ from typing import Any
 import psycopg
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from api.routes import alerts, devices, health
-from api.routes import claims, field, sites
+from api.config import ApiLimits
+from api.ratelimit import FailedAuthLimiter
+from api.routes import (
+    alerts,
+    claims,
+    cycles,
+    devices,
+    exceedance,
+    export,
+    field,
+    health,
+    incidents,
+    metrics,
+    page,
+    park,
+    sites,
+    stream,
+)
+from api.routes import models as model_routes
 from kipsense import __version__
 from kipsense.settings import ApiSettings, MqttSettings
 
 
-def create_app(*, settings: ApiSettings, database_url: str, mqtt: MqttSettings) -> FastAPI:
-    """The application; the connection pool opens in the lifespan, so building the app touches nothing."""
+def create_app(
+    *, settings: ApiSettings, database_url: str, mqtt: MqttSettings, limits: ApiLimits | None = None
+) -> FastAPI:
+    """The application; the connection pool opens in the lifespan, so building the app touches nothing.
+
+    ``limits`` default to ``KIPSENSE_API_...`` variables, read here (when the process builds its app).
+    """
+    limits = limits or ApiLimits()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -46,6 +70,10 @@ def create_app(*, settings: ApiSettings, database_url: str, mqtt: MqttSettings) 
     )
     app.state.settings = settings
     app.state.mqtt = mqtt
+    app.state.limits = limits
+    app.state.auth_limiter = FailedAuthLimiter(
+        limit=limits.auth_failures, window_s=limits.auth_window_s, max_clients=limits.auth_clients
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -53,10 +81,20 @@ def create_app(*, settings: ApiSettings, database_url: str, mqtt: MqttSettings) 
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "X-API-Key", "Content-Type", "Last-Event-ID"],
         )
+    app.include_router(page.router)
+    app.mount("/static", StaticFiles(directory=page.STATIC_DIR), name="static")
     app.include_router(health.router)
+    app.include_router(park.router)
     app.include_router(devices.router)
+    app.include_router(cycles.router)
     app.include_router(alerts.router)
+    app.include_router(incidents.router)
+    app.include_router(stream.router)
+    app.include_router(export.router)
     app.include_router(field.router)
     app.include_router(sites.router)
     app.include_router(claims.router)
+    app.include_router(exceedance.router)
+    app.include_router(metrics.router)
+    app.include_router(model_routes.router)
     return app

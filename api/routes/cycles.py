@@ -36,16 +36,16 @@ def cycles(
     if device is None or (scope is not None and device.site_id not in scope):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no device {device_id!r}")
     if device.kind != "cycler":
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "per-cycle summaries exist for cycler channels only")
+        raise HTTPException(422, "per-cycle summaries exist for cycler channels only")
     try:
         end = (end or datetime.now(UTC)).astimezone(UTC)
         start = (start or end - timedelta(days=7)).astimezone(UTC)
     except (OverflowError, ValueError):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "time out of range") from None
+        raise HTTPException(422, "time out of range") from None
     span_days = (end - start).total_seconds() / 86_400
     if not 0 < span_days <= limits.cycles_max_days:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            422,
             f"the range must be positive and at most {limits.cycles_max_days} days",
         )
     cols = store_export.cycler_columns(
@@ -57,7 +57,7 @@ def cycles(
     try:
         f = cycle_features(samples)
     except ValueError as exc:  # test_time going backwards: a channel restart inside the range
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(422, str(exc)) from None
     last = len(f.cycle_index) - 1
     data = [
         CyclePublic(

@@ -82,12 +82,12 @@ def _range(
         end = (end or datetime.now(UTC)).astimezone(UTC)
         start = (start or end - default).astimezone(UTC)
     except (OverflowError, ValueError):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "time out of range") from None
+        raise HTTPException(422, "time out of range") from None
     span = (end - start).total_seconds()
     if span <= 0:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "start must be before end")
+        raise HTTPException(422, "start must be before end")
     if span > max_days * 86_400:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"range longer than {max_days} days")
+        raise HTTPException(422, f"range longer than {max_days} days")
     return start, end
 
 
@@ -104,7 +104,7 @@ def track(
     """Positions of a mobile sensor over a bounded range (default: the last hour), averaged to a point limit."""
     device = _visible(conn, key, device_id)
     if device.kind != DeviceKind.DUST:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "only dust sensors report positions")
+        raise HTTPException(422, "only dust sensors report positions")
     start, end = _range(start, end, timedelta(hours=1), settings.max_range_days)
     bucket = max(1, math.ceil((end - start).total_seconds() / limits.track_max_points))
     points = device_status.track(conn, device_id=device_id, start=start, end=end, bucket_s=bucket)
@@ -136,7 +136,7 @@ def readings(
             conn, table=table, device_id=device_id, metric=metric, start=start, end=end, bucket_s=bucket
         )
     except (KeyError, ValueError) as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(422, str(exc)) from None
     return ReadingsPublic(
         device_id=device_id,
         metric=metric,

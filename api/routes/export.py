@@ -51,17 +51,17 @@ def export_readings(
     if device is None or (scope is not None and device.site_id not in scope):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no device {device_id!r}")
     if start.tzinfo is None or end.tzinfo is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "start and end need a time zone")
+        raise HTTPException(422, "start and end need a time zone")
     start, end = start.astimezone(UTC), end.astimezone(UTC)
     span_days = (end - start).total_seconds() / 86_400
     if span_days <= 0:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "start must be before end")
+        raise HTTPException(422, "start must be before end")
     if span_days > limits.export_max_days:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"range longer than {limits.export_max_days} days")
+        raise HTTPException(422, f"range longer than {limits.export_max_days} days")
     try:
         table = store_readings.table_for_kind(device.kind)
     except KeyError:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"{device.kind} devices have no export") from None
+        raise HTTPException(422, f"{device.kind} devices have no export") from None
     columns = store_export.columns(table)
     batches = _rows(pool, table, device_id, start, end, limits.export_batch_rows)
     stem = f"{device_id}_{start:%Y%m%dT%H%M%S}_{end:%Y%m%dT%H%M%S}"
