@@ -67,7 +67,7 @@ def _api_routes(routes: list[Any]) -> list[APIRoute]:
 def declared(app: FastAPI) -> dict[tuple[str, str], frozenset[str] | None]:
     out = {}
     for route in _api_routes(app.router.routes):
-        for method in route.methods:
+        for method in route.methods or ():
             out[(method, route.path)] = _roles(route.dependant)
     return out
 
