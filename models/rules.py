@@ -34,9 +34,9 @@ class DustRuleConfig:
     spike_max_run_s: float = 60.0
     stuck_window_s: float = 90.0
     stuck_zero_window_s: float = 60.0
-    episode_window_s: float = 600.0
+    episode_window_s: float = 180.0
     episode_baseline_s: float = 6 * 3600.0
-    episode_z: float = 6.0
+    episode_z: float = 4.0
     episode_min_scale: float = 5.0
     rh_threshold: float = 97.0
 
