@@ -2,8 +2,12 @@
 
 Alerts are linked when they come from fixed dust sensors of the same site within ``radius_m`` of each other
 and their active periods lie within ``gap_s`` of each other; a connected group of at least ``min_alerts``
-alerts opens an incident, and later alerts linked to an open incident join it. The likely source is the
-park source whose bearing from the affected sensors' centre lies closest to the direction the wind came from.
+alerts opens an incident, and later alerts linked to an open incident join it.
+
+The likely source is ranked like a Gaussian plume would weigh it: each park source upwind of the affected
+sensors' centre (within ``MAX_OFF_WIND_DEG`` of the direction the wind came from) scores
+``exp(-cross² / 2σ²) / σ²`` with ``cross`` the sensors' cross-wind offset from the source's plume axis and
+``σ`` a plume width growing with downwind distance; so a near source slightly off the axis beats a far one on it.
 """
 
 from __future__ import annotations
@@ -27,6 +31,19 @@ log = logging.getLogger(__name__)
 MAX_OFF_WIND_DEG = 60.0
 #: Sources further than this from the affected sensors are not considered (metres).
 MAX_SOURCE_DISTANCE_M = 4_000.0
+#: Plume width: initial spread (m) plus growth per metre downwind (neutral stability, roughly).
+PLUME_SIGMA0_M = 20.0
+PLUME_GROWTH = 0.1
+
+
+def plume_score(distance_m: float, off_wind_deg: float) -> float:
+    """Relative weight of a source ``distance_m`` away, ``off_wind_deg`` off the upwind direction (0 if downwind)."""
+    off = np.radians(off_wind_deg)
+    along, cross = distance_m * np.cos(off), distance_m * np.sin(off)
+    if along <= 0:
+        return 0.0
+    sigma = PLUME_SIGMA0_M + PLUME_GROWTH * along
+    return float(np.exp(-0.5 * (cross / sigma) ** 2) / sigma**2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,13 +107,14 @@ def likely_source(members: list[Member], wind: Wind | None) -> tuple[str | None,
     """The source upwind of the affected sensors: (name, its bearing from them, details with every candidate)."""
     xy = _xy(members)
     centre = (float(xy[:, 0].mean()), float(xy[:, 1].mean()))
-    candidates = []
+    candidates: list[dict[str, Any]] = []
     for src in park.sources():
         distance = float(np.hypot(src.x - centre[0], src.y - centre[1]))
         if distance > MAX_SOURCE_DISTANCE_M:
             continue
         b = park.bearing(centre, (src.x, src.y))
         off = park.angle_between(b, wind.dir_from) if wind else None
+        score = plume_score(distance, off) if off is not None and off <= MAX_OFF_WIND_DEG else 0.0
         candidates.append(
             {
                 "name": src.name,
@@ -104,19 +122,18 @@ def likely_source(members: list[Member], wind: Wind | None) -> tuple[str | None,
                 "bearing": round(b, 1),
                 "distance_m": round(distance),
                 "off_wind_deg": None if off is None else round(off, 1),
+                "score": score,
             }
         )
+    candidates.sort(key=lambda c: -float(c["score"]))
     details: dict[str, Any] = {
         "centre": {"lat": park.to_lat(centre[1]), "lon": park.to_lon(centre[0])},
-        "candidates": sorted(candidates, key=lambda c: (c["off_wind_deg"] is None, c["off_wind_deg"] or 0.0)),
+        "candidates": candidates,
         "wind_samples": wind.samples if wind else 0,
     }
-    if wind is None or not candidates:
+    if wind is None or not candidates or candidates[0]["score"] <= 0:
         return None, None, details
-    best = details["candidates"][0]
-    if best["off_wind_deg"] > MAX_OFF_WIND_DEG:
-        return None, None, details
-    return str(best["name"]), float(best["bearing"]), details
+    return str(candidates[0]["name"]), float(candidates[0]["bearing"]), details
 
 
 class IncidentGrouping:
