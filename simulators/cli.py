@@ -183,6 +183,7 @@ def dust_network(opts: SimOptions) -> DustNetwork:
             n_mobile=opts.mobile,
             seed=opts.seed,
             device_prefix=opts.device_prefix,
+            met_prefix="met" if opts.device_prefix == _PREFIX["dust"] else f"{opts.device_prefix}-met",
             episodes=opts.episodes,
             faults=dust_faults(opts.faults),
         )
@@ -244,7 +245,8 @@ def provision(opts: SimOptions, *, database_url: str, mqtt: MqttSettings, horizo
 def run_live(opts: SimOptions, *, database_url: str, mqtt: MqttSettings, stop: threading.Event) -> PublishStats:
     """Publish the stream until ``stop`` is set, ``duration_s`` real seconds have passed or a replay ends."""
     start = simulated_start(opts.speed, opts.history)
-    horizon = max(opts.history, timedelta(days=1))
+    # Cycler and process faults fall inside the replayed history, or the first day of a real-time stream.
+    horizon = opts.history if start < datetime.now(UTC) else timedelta(days=1)
     credentials = provision(opts, database_url=database_url, mqtt=mqtt, horizon=horizon)
     chunk = live.chunk_steps(opts.step.total_seconds(), opts.speed)
     connections: list[DeviceClient | SparkplugNode] = []

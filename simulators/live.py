@@ -145,9 +145,7 @@ def run_stream(
     stats = PublishStats()
     seen: set[tuple[str, str, datetime]] = set()
     for st in steps:
-        if duration_s is not None and clock.elapsed() >= duration_s:
-            break
-        if not clock.wait_until(st.time, stop):
+        if not clock.wait_until(st.time, stop, within_s=duration_s):
             break
         reached = [e for e in st.truth if e.start <= st.time and (e.device_id, e.kind, e.start) not in seen]
         if reached:

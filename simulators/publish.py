@@ -200,13 +200,13 @@ class SimClock:
         by_wall = self._t0 + (t - self._wall0)
         return max(by_speed, by_wall)
 
-    def wait_until(self, sim_time: datetime, stop: threading.Event) -> bool:
-        """Sleep until ``sim_time`` is due; False when ``stop`` was set meanwhile."""
-        return not stop.wait(max(0.0, self.due(sim_time) - self._monotonic()))
-
-    def elapsed(self) -> float:
-        """Real seconds since the clock started."""
-        return self._monotonic() - self._t0
+    def wait_until(self, sim_time: datetime, stop: threading.Event, *, within_s: float | None = None) -> bool:
+        """Sleep until ``sim_time`` is due; False when ``stop`` is set first, or when it is not due within
+        ``within_s`` real seconds of the clock's start (then without sleeping)."""
+        due = self.due(sim_time)
+        if within_s is not None and due > self._t0 + within_s:
+            return False
+        return not stop.wait(max(0.0, due - self._monotonic()))
 
 
 def simulated_start(speed: float, history: timedelta, *, now: datetime | None = None) -> datetime:
