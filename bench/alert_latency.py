@@ -26,8 +26,9 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _common import machine, markdown_table, update_results_md, write_results
+
 from api.main import create_app
-from bench._common import machine, markdown_table, update_results_md, write_results
 from kipsense.provisioning import create_device
 from kipsense.records import DeviceKind
 from kipsense.settings import ApiSettings, MqttSettings, ScorerSettings

@@ -29,7 +29,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import machine, markdown_table, update_results_md, write_results
+from _common import machine, markdown_table, update_results_md, write_results
+
 from models.evaluation import Scored, Span, evaluate
 from models.rules import DustRuleConfig, cycler_sources, dust_sources
 from models.streaming import DeviceInfo, Source, Tracker
