@@ -1,18 +1,31 @@
-"""Running ingest workers as a service: one per process, each with its own slot (username, client id, session)."""
+"""Running ingest workers as a service: one per process, each with its own slot (username, client id, session).
+
+All slots join one MQTT 5 shared subscription (``$share/<group>/sensors/+/+``), so the broker spreads device
+traffic over them and redelivers a dead worker's unacknowledged messages to the others. Sparkplug B topics go
+to slot 0 only (their decoding is stateful per edge node). ``python -m ingest.service --slot N`` runs one
+slot on its own, for supervisors (systemd, containers) that start the N processes themselves. Worker ``slot``
+serves ``/metrics`` on ``metrics_port + slot`` when a metrics port is set. The parent restarts a worker
+process that dies.
+"""
 
 from __future__ import annotations
 
+import argparse
 import logging
 import multiprocessing
+import signal
 import threading
 import time
+from multiprocessing.process import BaseProcess
 
 from ingest.worker import IngestWorker
 from kipsense import mqtt_auth
-from kipsense.settings import IngestSettings, MqttSettings
+from kipsense.settings import DatabaseSettings, IngestSettings, MqttSettings
 from store import migrate
 
 log = logging.getLogger(__name__)
+
+_RESTART_DELAY_S = 2.0
 
 
 def slot_identity(mqtt_settings: MqttSettings, settings: IngestSettings, slot: int) -> tuple[str | None, str]:
@@ -29,13 +42,23 @@ def slot_identity(mqtt_settings: MqttSettings, settings: IngestSettings, slot: i
     return username, f"{base}-{slot}"
 
 
+def slot_settings(settings: IngestSettings, slot: int) -> IngestSettings:
+    """The settings of worker ``slot``: Sparkplug on slot 0 only, its own metrics port."""
+    return settings.model_copy(
+        update={
+            "sparkplug": settings.sparkplug and slot == 0,
+            "metrics_port": settings.metrics_port + slot if settings.metrics_port else 0,
+        }
+    )
+
+
 def run_worker(
     *, settings: IngestSettings, mqtt_settings: MqttSettings, database_url: str, slot: int, stop: threading.Event
 ) -> None:
     """One worker until ``stop`` is set; logs its counters every 10 s."""
     username, client_id = slot_identity(mqtt_settings, settings, slot)
     worker = IngestWorker(
-        settings=settings,
+        settings=slot_settings(settings, slot),
         mqtt_settings=mqtt_settings.model_copy(update={"username": username}),
         database_url=database_url,
         client_id=client_id,
@@ -46,20 +69,19 @@ def run_worker(
         if time.monotonic() - last >= 10:
             s = worker.stats
             log.info(
-                "%s: %d messages, %d rows, %d quarantined, %d db errors",
+                "%s: %d messages, %d rows, %d quarantined, %d db errors, %d spooled",
                 client_id,
                 s.messages,
                 s.rows,
-                sum(s.quarantined.values()),
+                sum(s.quarantined_snapshot().values()),
                 s.db_errors,
+                s.spooled,
             )
             last = time.monotonic()
     worker.stop()
 
 
 def _child(settings: IngestSettings, mqtt_settings: MqttSettings, database_url: str, slot: int) -> None:
-    import signal
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -70,7 +92,7 @@ def _child(settings: IngestSettings, mqtt_settings: MqttSettings, database_url: 
 def run_workers(
     *, settings: IngestSettings, mqtt_settings: MqttSettings, database_url: str, workers: int, stop: threading.Event
 ) -> int:
-    """Apply migrations, then run ``workers`` workers (separate processes when more than one)."""
+    """Apply migrations, then run ``workers`` workers (separate processes when more than one) until ``stop``."""
     if workers < 1 or workers > mqtt_auth.INGEST_SLOTS:
         raise ValueError(f"workers must be within 1..{mqtt_auth.INGEST_SLOTS}")
     migrate.apply(database_url)
@@ -78,15 +100,35 @@ def run_workers(
         run_worker(settings=settings, mqtt_settings=mqtt_settings, database_url=database_url, slot=0, stop=stop)
         return 0
     ctx = multiprocessing.get_context("spawn")
-    procs = [
-        ctx.Process(target=_child, args=(settings, mqtt_settings, database_url, slot), name=f"ingest-{slot}")
-        for slot in range(workers)
-    ]
-    for proc in procs:
+
+    def spawn(slot: int) -> BaseProcess:
+        proc = ctx.Process(target=_child, args=(settings, mqtt_settings, database_url, slot), name=f"ingest-{slot}")
         proc.start()
-    stop.wait()
-    for proc in procs:
-        proc.terminate()  # SIGTERM: each child flushes, acks and disconnects
-    for proc in procs:
+        return proc
+
+    procs = {slot: spawn(slot) for slot in range(workers)}
+    while not stop.wait(_RESTART_DELAY_S):
+        for slot, proc in procs.items():
+            if not proc.is_alive():
+                log.error("ingest worker %d exited with %s; restarting it", slot, proc.exitcode)
+                procs[slot] = spawn(slot)
+    for proc in procs.values():
+        proc.terminate()  # SIGTERM: each child commits, acks and disconnects
+    for proc in procs.values():
         proc.join(timeout=30)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m ingest.service --slot N``: one worker slot, settings from the environment, until SIGTERM."""
+    parser = argparse.ArgumentParser(prog="python -m ingest.service", description="run one ingest worker slot")
+    parser.add_argument("--slot", type=int, default=0, help=f"0..{mqtt_auth.INGEST_SLOTS - 1}")
+    args = parser.parse_args(argv)
+    if not 0 <= args.slot < mqtt_auth.INGEST_SLOTS:
+        parser.error(f"--slot must be within 0..{mqtt_auth.INGEST_SLOTS - 1}")
+    _child(IngestSettings(), MqttSettings(), DatabaseSettings().database_url, args.slot)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -124,6 +124,32 @@ def _write_events(conn: Conn, events: Sequence[Record]) -> int:
         return max(cur.rowcount, 0)
 
 
+@dataclass(frozen=True, slots=True)
+class StoredSeq:
+    """Where one sequence-numbered reading ended up: its device time and when ingest wrote it."""
+
+    device_id: str
+    seq: int | None
+    time: datetime
+    received_at: datetime
+
+
+def stored_seqs(conn: Conn, *, table: str, device_ids: Sequence[str]) -> list[StoredSeq]:
+    """Every row of ``device_ids`` in a reading table with a ``seq`` column, by device and time (audits)."""
+    if table not in {"dust_readings", "met_readings", "cycler_samples"}:
+        raise ValueError(f"{table!r} has no seq column")
+    query = sql.SQL(
+        "SELECT device_id, seq, time, received_at FROM {} WHERE device_id = ANY(%s) ORDER BY device_id, time"
+    ).format(sql.Identifier(table))
+    with conn.cursor() as cur:
+        cur.execute(query, (list(device_ids),))
+        return [StoredSeq(*_values(r, ("device_id", "seq", "time", "received_at"))) for r in cur.fetchall()]
+
+
+def _values(row: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
+    return tuple(row[n] for n in names) if isinstance(row, dict) else tuple(row)
+
+
 def count(conn: Conn, *, table: str, device_id: str | None = None) -> int:
     """Rows in a reading table, optionally of one device."""
     if table not in {t.name for t in TABLES.values()}:
