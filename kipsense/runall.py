@@ -1,9 +1,20 @@
-"""``kipsense run`` (``make run``): the whole platform with simulators on the local stack.
+"""``kipsense run`` (``make run``): the whole platform with its three simulated streams on the local stack.
 
-Brings the stack up, makes sure a demo operator key exists, then runs ingest, scorer, API and the dust
-simulator as child processes, each with its own clean shutdown on SIGTERM. The demo uses a short PM10
-averaging window (60 s) and a dust episode 20 s into the run, so an alert appears within a minute or two;
-production uses the EU daily window (``KIPSENSE_SCORER_PM10_WINDOW_S``, default 86 400 s).
+Brings the stack up, makes sure a demo operator key exists, then runs ingest, scorer, API and the
+simulators as child processes, each with its own clean shutdown on SIGTERM:
+
+- the dust network in real time (24 fixed sensors and a met station, 2-s steps, native JSON, SenML and
+  airrohr devices) with a dust episode 20 s into the run and another after 15 minutes. The demo uses a
+  short PM10 averaging window (60 s), so the first alert appears within a minute or two; production uses
+  the EU daily window (``KIPSENSE_SCORER_PM10_WINDOW_S``, default 86 400 s). Its faults are the device
+  behaviours only (dropouts, outages with back-fill, low battery, clock skew, duplicates): they change what
+  arrives, never the PM values, so every PM10 alert of the demo comes from dust that is really there
+  (a simulated episode, in the ground truth) and not from a spiking or stuck sensor;
+- eight battery-cycler channels sampled every 10 s and the precursor process line over Sparkplug B (10 s),
+  both in real time. Their accelerated modes (``kipsense simulate cycler --speed 120``) replay history with
+  device times far behind the receive time, which the device-health checks rightly report as clock or rate
+  problems; the demo avoids showing those artefacts. Cycler and process faults (every kind) start within
+  the first day; ground truth is in ``ground_truth`` under run ids ``<stream>-live-seed0``.
 """
 
 from __future__ import annotations
@@ -21,6 +32,16 @@ from store import apikeys
 from store.db import connect
 
 log = logging.getLogger(__name__)
+
+#: ``kipsense simulate`` arguments of the demo's streams (see the module docstring).
+SIMULATORS: tuple[tuple[str, ...], ...] = (
+    (
+        "dust", "--step", "2", "--faults", "device",
+        "--episode-at", "20", "--episode-duration", "240", "--episode-at", "900", "--episode-duration", "300",
+    ),
+    ("cycler", "--step", "10"),
+    ("process",),
+)  # fmt: skip
 
 DEMO_ENV = {
     "KIPSENSE_SCORER_PM10_WINDOW_S": "60",
@@ -57,23 +78,7 @@ def run_all(root: Path, *, stop: threading.Event, port: int = 8000) -> int:
         _spawn(["ingest"], env),
         _spawn(["score"], env),
         _spawn(["api", "--port", str(port)], env),
-        _spawn(
-            [
-                "simulate",
-                "dust",
-                "--step",
-                "2",
-                "--episode-at",
-                "20",
-                "--episode-duration",
-                "240",
-                "--episode-at",
-                "900",
-                "--episode-duration",
-                "300",
-            ],
-            env,
-        ),
+        *(_spawn(["simulate", *args], env) for args in SIMULATORS),
     ]
     url = f"http://127.0.0.1:{port}"
     print(  # noqa: T201 - the command's own output
