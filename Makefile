@@ -16,6 +16,7 @@ setup: system-deps $(STAMP)
 
 system-deps:
 	@bash deploy/local/install-system-deps.sh
+	@bash deploy/local/install-browser.sh
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
