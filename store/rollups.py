@@ -249,10 +249,12 @@ def bucketed(
         " SELECT time_bucket(make_interval(secs => %(b)s), bucket) AS bk, {n}::bigint AS n, {s} AS s,"
         "   {mn} AS mn, {mx} AS mx FROM {rollup}"
         "   WHERE device_id = %(d)s AND bucket >= %(a)s AND bucket < %(z)s"
+        " UNION ALL"  # the unaligned head and the tail the rollup does not cover yet, each a plain time range
+        " SELECT time_bucket(make_interval(secs => %(b)s), time), count({m}), sum({m}), min({m}), max({m}) FROM {raw}"
+        "   WHERE device_id = %(d)s AND time >= %(s)s AND time < %(a)s GROUP BY 1"
         " UNION ALL"
         " SELECT time_bucket(make_interval(secs => %(b)s), time), count({m}), sum({m}), min({m}), max({m}) FROM {raw}"
-        "   WHERE device_id = %(d)s AND ((time >= %(s)s AND time < %(a)s) OR (time >= %(z)s AND time < %(e)s))"
-        "   GROUP BY 1)"
+        "   WHERE device_id = %(d)s AND time >= %(z)s AND time < %(e)s GROUP BY 1)"
         " SELECT bk, (sum(s) / nullif(sum(n), 0))::float8 AS mean, min(mn)::float8 AS mn, max(mx)::float8 AS mx,"
         " sum(n) AS n FROM parts GROUP BY bk ORDER BY bk"
     ).format(
