@@ -23,7 +23,8 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import best_time, machine, markdown_table, update_results_md, write_results
+from _common import best_time, machine, markdown_table, update_results_md, write_results
+
 from kipsense.records import DustReading
 from kipsense.stack import LocalStack
 from store import admin, migrate, readings, rollups
