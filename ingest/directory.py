@@ -34,6 +34,12 @@ class DeviceDirectory:
         """True once the table was read from the database at least once."""
         return self._loaded > float("-inf")
 
+    def refresh(self, conn: psycopg.Connection[Any]) -> None:
+        """Reload the whole table now (on every database connect, so an outage starts with a warm cache)."""
+        self._table = store_devices.kinds(conn)
+        self._loaded = time.monotonic()
+        self._unknown.clear()
+
     def lookup(self, conn: psycopg.Connection[Any] | None, device_id: str) -> tuple[str, str] | None:
         """(kind, status) of ``device_id`` or None; raises ``psycopg.OperationalError`` only on a cold cache."""
         now = time.monotonic()
@@ -42,9 +48,7 @@ class DeviceDirectory:
                 raise psycopg.OperationalError("no device table yet and the database is unreachable")
             return self._table.get(device_id)
         if now - self._loaded > self._max_age_s:
-            self._table = store_devices.kinds(conn)
-            self._loaded = now
-            self._unknown.clear()
+            self.refresh(conn)
         entry = self._table.get(device_id)
         if entry is not None:
             return entry

@@ -298,6 +298,7 @@ class IngestWorker:
         self._outage_since = None
         state.backoff = 0.5
         try:
+            self._decoder.directory.refresh(state.conn)
             self._replay_spool(state.conn)
         except OUTAGE_ERRORS as exc:
             self._outage(state, exc)

@@ -3,9 +3,11 @@ process that can be SIGKILLed, and an audit of the database against what was sen
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -73,8 +75,12 @@ class Publisher:
                         if delay > 0:
                             time.sleep(delay)
                     infos.append(client.publish(f"sensors/{device_id}/json", payload, qos=1))
-                for info in infos:
-                    info.wait_for_publish(timeout=120)
+                deadline = time.monotonic() + 120
+                for info in infos:  # not wait_for_publish: it gives up on a message queued while reconnecting
+                    while not info.is_published():
+                        if time.monotonic() > deadline:
+                            raise TimeoutError(f"{device_id}: message {info.mid} not acknowledged by the broker")
+                        time.sleep(0.01)
             except BaseException as exc:  # reported to the test thread below
                 errors.append(exc)
 
@@ -137,8 +143,6 @@ def stored_count(database_url: str, device_ids: Sequence[str]) -> int:
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -248,3 +252,67 @@ def background(
     thread = threading.Thread(target=run)
     thread.start()
     return thread, errors
+
+
+class CuttableProxy:
+    """A TCP forwarder to the test database that a test can cut (connections reset, new ones refused) and
+    restore, so one worker sees a database outage without stopping the cluster other tests share."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = free_port()
+        self._conns: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._listener: socket.socket | None = None
+
+    def url(self, database_url: str) -> str:
+        return database_url.replace(f":{self.target_port}/", f":{self.port}/")
+
+    def restore(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def cut(self) -> None:
+        with self._lock:
+            if self._listener is not None:
+                with contextlib.suppress(OSError):  # wakes the accept() blocked in another thread
+                    self._listener.shutdown(socket.SHUT_RDWR)
+                self._listener.close()
+                self._listener = None
+            for conn in self._conns:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+                conn.close()
+            self._conns.clear()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
