@@ -150,6 +150,17 @@ def _values(row: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
     return tuple(row[n] for n in names) if isinstance(row, dict) else tuple(row)
 
 
+def device_events(conn: Conn, *, device_ids: Sequence[str]) -> list[DeviceEvent]:
+    """Births, deaths and sequence gaps of some devices, oldest first."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT device_id, time, event, detail FROM device_events WHERE device_id = ANY(%s)"
+            " ORDER BY time, device_id",
+            (list(device_ids),),
+        )
+        return [DeviceEvent(*_values(r, ("device_id", "time", "event", "detail"))) for r in cur.fetchall()]
+
+
 def count(conn: Conn, *, table: str, device_id: str | None = None) -> int:
     """Rows in a reading table, optionally of one device."""
     if table not in {t.name for t in TABLES.values()}:
