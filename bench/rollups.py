@@ -63,8 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--devices", type=int, default=10)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--step", type=int, default=10)
+    parser.add_argument("--stack", default="test", help="local stack to run on (.local/<name>)")
     args = parser.parse_args(argv)
-    stack = LocalStack(ROOT / ".local", "test")
+    stack = LocalStack(ROOT / ".local", args.stack)
     stack.up()
     admin_url = stack.admin_url()
     name = f"bench_rollups_{secrets.token_hex(3)}"
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     body = (
         "## Rollups: maintenance and long-range reads\n\n"
-        f"Command: {command} (test stack, {args.devices} sensors, one reading per {args.step} s,"
+        f"Command: {command} ({args.stack} stack, {args.devices} sensors, one reading per {args.step} s,"
         f" {int(results['rows']):,} raw rows). Reads are best of 5 and return identical buckets.\n\n"
         + markdown_table(["measure", "value", "rollup"], rows)
     )
