@@ -32,6 +32,7 @@ from api.routes import (
     stream,
 )
 from api.routes import models as model_routes
+from api.routes import quarantine as quarantine_routes
 from kipsense import __version__
 from kipsense.settings import ApiSettings, MqttSettings
 
@@ -97,4 +98,5 @@ def create_app(
     app.include_router(exceedance.router)
     app.include_router(metrics.router)
     app.include_router(model_routes.router)
+    app.include_router(quarantine_routes.router)
     return app
