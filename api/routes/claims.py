@@ -104,7 +104,7 @@ def create_claim(body: ClaimCreate, request: Request, conn: ConnDep, key: FieldK
         )
     except (ProvisioningError, DeviceExistsError) as exc:
         conn.rollback()
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     qr = str(request.url_for("claim_qr", code=code))
     return ClaimCreated(
         **_public(claim).model_dump(),

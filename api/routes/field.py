@@ -182,7 +182,7 @@ def visible_device(conn: ConnDep, key: ApiKey, device_id: str) -> Device:
 
 
 def _refused(exc: Exception) -> HTTPException:
-    code = status.HTTP_409_CONFLICT if isinstance(exc, DeviceExistsError) else status.HTTP_422_UNPROCESSABLE_ENTITY
+    code = status.HTTP_409_CONFLICT if isinstance(exc, DeviceExistsError) else status.HTTP_422_UNPROCESSABLE_CONTENT
     return HTTPException(code, str(exc))
 
 
@@ -205,7 +205,7 @@ def update_device(device_id: str, body: DeviceUpdate, conn: ConnDep, key: FieldK
     changes = body.model_dump(exclude_unset=True)
     for required in ("site_id", "mobile", "expected_interval_s"):
         if required in changes and changes[required] is None:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"{required} cannot be null")
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{required} cannot be null")
     if "site_id" in changes:
         check_site(key, changes["site_id"])
     try:
@@ -289,7 +289,7 @@ def track(
     end = (end or datetime.now(UTC)).astimezone(UTC)
     start = (start or end - timedelta(hours=1)).astimezone(UTC)
     if start >= end:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "start must be before end")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "start must be before end")
     points = store_tracks.track(conn, device_id=device_id, start=start, end=end, limit=limit)
     return TrackPublic(
         device_id=device_id,

@@ -85,7 +85,7 @@ def create_site(body: SiteCreate, conn: ConnDep, key: AdminKey) -> SitePublic:
     except SiteExistsError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     return _site(conn, site)
 
 
@@ -97,7 +97,7 @@ def put_zone(site_id: str, zone_id: str, body: ZonePut, conn: ConnDep, key: Fiel
     try:
         z = store_sites.put_zone(conn, site_id=site_id, zone_id=zone_id, name=body.name, kind=body.kind, area=body.area)
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     return ZonePublic(zone_id=z.zone_id, name=z.name, kind=z.kind, area=z.area)
 
 
