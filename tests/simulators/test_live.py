@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,10 @@ from tests.support import running_worker, wait_until
 def _count(url: str, table: str, device_id: str) -> int:
     with connect(url) as conn:
         return readings.count(conn, table=table, device_id=device_id)
+
+
+def _counts(url: str, table: str, device_ids: list[str]) -> list[int]:
+    return [_count(url, table, d) for d in device_ids]
 
 
 def _rows(url: str, query: str, *params: Any) -> list[Any]:
@@ -62,8 +67,8 @@ def test_dust_network_live_in_three_formats_with_ground_truth(
         ids = [f"{uid}d-{i:02d}" for i in range(1, 7)]
         formats = assign_formats(ids, seed=11, mix=opts.formats)
         assert set(formats.values()) == set(Format)
-        for device_id in ids:
-            wait_until(lambda d=device_id: _count(database_url, "dust_readings", d) == stats.steps, timeout=20)
+        counts = partial(_counts, database_url, "dust_readings", ids)
+        wait_until(lambda: counts() == [stats.steps] * len(ids), timeout=20)
         wait_until(lambda: _count(database_url, "met_readings", f"{uid}d-met-01") == stats.steps, timeout=20)
         assert not _quarantined(database_url, uid)
     for device_id, fmt in formats.items():
@@ -100,9 +105,8 @@ def test_cycler_channels_live_in_native_json(
     with running_worker(mqtt_settings, database_url, group=uid, slot=10, sparkplug=False):
         stats = _run(opts, database_url, mqtt_settings)
         assert stats.steps >= 12 and stats.messages == 3 * stats.steps
-        for ch in range(3):
-            device_id = f"{uid}c-{ch:03d}"
-            wait_until(lambda d=device_id: _count(database_url, "cycler_samples", d) == stats.steps, timeout=20)
+        channels = [f"{uid}c-{ch:03d}" for ch in range(3)]
+        wait_until(lambda: _counts(database_url, "cycler_samples", channels) == [stats.steps] * 3, timeout=20)
     rows = _rows(
         database_url,
         "SELECT min(cycle_index), max(voltage), min(step_type) FROM cycler_samples WHERE device_id = %s",

@@ -12,15 +12,15 @@ Store (``--store``): ``kipsense simulate dust --backfill`` into a scratch databa
 (``.local/test``, started if needed and the database dropped afterwards): generation, records and binary
 COPY together, rows per second.
 
-Run: ``.venv/bin/python bench/simulators.py [--store]`` -> bench/results/simulators.json and a section of
-bench/RESULTS.md.
+Run: ``.venv/bin/python bench/simulators_speed.py [--store]`` -> bench/results/simulators.json and a section of
+bench/RESULTS.md. (The script is not called ``simulators.py``: that name would shadow the ``simulators``
+package for the script itself and for the type checker.)
 """
 
 from __future__ import annotations
 
 import argparse
 import secrets
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -30,17 +30,14 @@ from typing import Any
 from _common import BENCH_DIR, best_time, machine, markdown_table, update_results_md, write_results
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
-# This script has the name of the package it measures; the package must win the import.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH_DIR]
+from simulators.backfill import dust_chunks, to_store
+from simulators.cycler import CyclerBank, CyclerConfig
+from simulators.dust import DustNetwork, DustNetworkConfig
+from simulators.encoders import DustEncoder, Format, sparkplug_data
+from simulators.frames import DustFrame
+from simulators.process import ProcessConfig, ProcessLine
 
-from simulators.backfill import dust_chunks, to_store  # noqa: E402
-from simulators.cycler import CyclerBank, CyclerConfig  # noqa: E402
-from simulators.dust import DustNetwork, DustNetworkConfig  # noqa: E402
-from simulators.encoders import DustEncoder, Format, sparkplug_data  # noqa: E402
-from simulators.frames import DustFrame  # noqa: E402
-from simulators.process import ProcessConfig, ProcessLine  # noqa: E402
-
-COMMAND = ".venv/bin/python bench/simulators.py --store"
+COMMAND = ".venv/bin/python bench/simulators_speed.py --store"
 START = datetime(2026, 6, 1, tzinfo=UTC)
 DAY = 86_400
 
