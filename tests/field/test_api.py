@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from kipsense.provisioning import Credentials
 from kipsense.settings import ApiSettings, MqttSettings
 from store import apikeys, claims, sites
 from store.db import connect
@@ -112,7 +113,12 @@ def test_claim_code_works_once_within_its_window(
     assert redeemed.status_code == 200, redeemed.text
     creds = redeemed.json()
     assert creds["username"] == f"{uid}-c1" and creds["broker_reloaded"]
-    probe = _probe(mqtt_settings, _Creds(creds))
+    probe = _probe(
+        mqtt_settings,
+        Credentials(
+            creds["device_id"], creds["username"], creds["password"], creds["host"], creds["port"], creds["topic"], True
+        ),
+    )
     try:
         assert probe.accepted
     finally:
@@ -144,12 +150,3 @@ def test_redemption_is_rate_limited(client: TestClient, database_url: str) -> No
     statuses = [client.post(f"/claims/GUESS-{i:04d}-XXXX/redeem").status_code for i in range(12)]
     assert statuses[:10] == [404] * 10
     assert statuses[10:] == [429, 429]
-
-
-class _Creds:
-    """The API's credentials answer in the shape ``_probe`` takes."""
-
-    def __init__(self, data: dict[str, Any]) -> None:
-        self.username: str = data["username"]
-        self.password: str = data["password"]
-        self.device_id: str = data["device_id"]
