@@ -46,14 +46,15 @@ def assess(t: Traffic, *, now: datetime, policy: HealthPolicy) -> Health:
     """The health of one device from what it sent."""
     reasons: list[str] = []
     limit = offline_after_s(t.expected_interval_s, policy)
-    silence = (now - t.last_received).total_seconds() if t.last_received else None
+    # A device that never reported has been silent since it was registered.
+    silence = (now - (t.last_received or t.created_at)).total_seconds()
     # A device is judged over the part of the window it has existed for.
     observed_s = min(policy.window.total_seconds(), max((now - t.created_at).total_seconds(), 0.0))
     expected = observed_s / t.expected_interval_s
     rate = t.messages / expected if expected >= 1 else None
     state = "ok"
-    if silence is None:
-        state = "offline" if (now - t.created_at).total_seconds() > limit else "unknown"
+    if t.last_received is None:
+        state = "offline" if silence > limit else "unknown"
         reasons.append("never reported")
     elif silence > limit:
         state = "offline"

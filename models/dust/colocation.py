@@ -73,8 +73,9 @@ def compare(
     mobile_t, mobile_v = mobile_t[ok], mobile_v[ok]
     if fixed_t.size == 0 or mobile_t.size == 0:
         return None
-    right = np.clip(np.searchsorted(fixed_t, mobile_t), 1, max(fixed_t.size - 1, 1))
-    left = right - 1
+    after = np.searchsorted(fixed_t, mobile_t)
+    right = np.minimum(after, fixed_t.size - 1)
+    left = np.maximum(after - 1, 0)
     nearest = np.where(np.abs(fixed_t[left] - mobile_t) <= np.abs(fixed_t[right] - mobile_t), left, right)
     paired = np.abs(fixed_t[nearest] - mobile_t) <= policy.pair_tolerance_s
     n = int(paired.sum())
