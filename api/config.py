@@ -11,6 +11,10 @@ class ApiLimits(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="KIPSENSE_API_", extra="ignore")
 
+    db_pool_size: int = Field(default=16, ge=2, description="database connections of one API process")
+    db_request_slots: int = Field(
+        default=12, ge=1, description="requests using a connection at once; the rest of the pool serves streams"
+    )
     auth_failures: int = Field(default=20, ge=1, description="invalid keys per client IP per window before 429")
     auth_window_s: float = Field(default=60.0, gt=0)
     auth_clients: int = Field(default=10_000, ge=1, description="client IPs remembered (oldest forgotten first)")

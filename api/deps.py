@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 
 import psycopg
@@ -20,7 +21,7 @@ _bearer = HTTPBearer(auto_error=False)
 _header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
-def get_pool(request: Request) -> ConnectionPool[psycopg.Connection[dict[str, Any]]]:
+async def get_pool(request: Request) -> ConnectionPool[psycopg.Connection[dict[str, Any]]]:
     pool: ConnectionPool[psycopg.Connection[dict[str, Any]]] = request.app.state.pool
     return pool
 
@@ -28,7 +29,18 @@ def get_pool(request: Request) -> ConnectionPool[psycopg.Connection[dict[str, An
 PoolDep = Annotated[ConnectionPool[psycopg.Connection[dict[str, Any]]], Depends(get_pool)]
 
 
-def get_conn(pool: PoolDep) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+async def db_slot(request: Request) -> AsyncIterator[None]:
+    """Wait, in the event loop, for one of the request slots that never outnumber the pool's connections.
+
+    Handlers run on a bounded thread pool: if every thread blocked in the pool waiting for a connection, the
+    requests holding connections could get no thread to finish on. Waiting here costs no thread.
+    """
+    slots: asyncio.Semaphore = request.app.state.db_slots
+    async with slots:
+        yield
+
+
+def get_conn(pool: PoolDep, _slot: Annotated[None, Depends(db_slot)]) -> Iterator[psycopg.Connection[dict[str, Any]]]:
     """A pooled connection; the request's work commits when the handler returns without error."""
     with pool.connection() as conn:
         yield conn
@@ -37,7 +49,7 @@ def get_conn(pool: PoolDep) -> Iterator[psycopg.Connection[dict[str, Any]]]:
 ConnDep = Annotated[psycopg.Connection[dict[str, Any]], Depends(get_conn)]
 
 
-def get_settings(request: Request) -> ApiSettings:
+async def get_settings(request: Request) -> ApiSettings:
     settings: ApiSettings = request.app.state.settings
     return settings
 
@@ -45,7 +57,7 @@ def get_settings(request: Request) -> ApiSettings:
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 
 
-def get_limits(request: Request) -> ApiLimits:
+async def get_limits(request: Request) -> ApiLimits:
     limits: ApiLimits = request.app.state.limits
     return limits
 
@@ -83,7 +95,10 @@ def current_key(
 
 
 class RoleCheck:
-    """A dependency admitting the given roles (and admin); ``roles`` tells which, for docs and tests."""
+    """A dependency admitting the given roles (and admin); ``roles`` tells which, for docs and tests.
+
+    Dependencies without I/O are ``async`` so they run in the event loop, not on a worker thread.
+    """
 
     def __init__(self, *roles: str) -> None:
         unknown = set(roles) - set(apikeys.ROLES)
@@ -91,7 +106,7 @@ class RoleCheck:
             raise ValueError(f"unknown roles {sorted(unknown)}")
         self.roles = frozenset({*roles, "admin"})
 
-    def __call__(self, key: Annotated[ApiKey, Depends(current_key)]) -> ApiKey:
+    async def __call__(self, key: Annotated[ApiKey, Depends(current_key)]) -> ApiKey:
         if key.role not in self.roles:
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {key.role!r} may not use this route")
         return key

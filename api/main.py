@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -52,12 +53,14 @@ def create_app(
             database_url,
             open=False,
             min_size=1,
-            max_size=16,
+            max_size=limits.db_pool_size,
             kwargs={"row_factory": dict_row, "application_name": "api"},
             check=ConnectionPool.check_connection,
         )
         pool.open(wait=False)
         app.state.pool = pool
+        # made here, in the loop that serves the requests
+        app.state.db_slots = asyncio.Semaphore(min(limits.db_request_slots, limits.db_pool_size))
         try:
             yield
         finally:

@@ -5,7 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class FromStore(BaseModel):
+    """A body read from the store's dataclasses by attribute (``model_validate(row)``), without copying them."""
+
+    model_config = ConfigDict(from_attributes=True)
 
 
 class HealthPublic(BaseModel):
@@ -46,7 +52,7 @@ class DevicesPublic(BaseModel):
     count: int
 
 
-class AlertPublic(BaseModel):
+class AlertPublic(FromStore):
     alert_id: int
     device_id: str
     site_id: str
@@ -76,7 +82,7 @@ class AlertsPublic(BaseModel):
     next_cursor: int | None = Field(description="pass as `cursor` to get the next page; null on the last page")
 
 
-class AlertEventPublic(BaseModel):
+class AlertEventPublic(FromStore):
     event_id: int
     at: datetime
     kind: str
@@ -101,7 +107,7 @@ class AlertAssign(BaseModel):
     assignee: str | None = Field(default=None, max_length=200)
 
 
-class BucketPublic(BaseModel):
+class BucketPublic(FromStore):
     time: datetime
     mean: float | None
     min: float | None
@@ -118,7 +124,7 @@ class ReadingsPublic(BaseModel):
     data: list[BucketPublic]
 
 
-class TrackPointPublic(BaseModel):
+class TrackPointPublic(FromStore):
     time: datetime
     lat: float
     lon: float
@@ -133,7 +139,7 @@ class TrackPublic(BaseModel):
     data: list[TrackPointPublic]
 
 
-class IncidentPublic(BaseModel):
+class IncidentPublic(FromStore):
     incident_id: int
     site_id: str
     status: str

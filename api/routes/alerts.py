@@ -76,7 +76,7 @@ def list_alerts(
     more = len(rows) > limit
     rows = rows[:limit]
     return AlertsPublic(
-        data=[AlertPublic(**asdict(a)) for a in rows], next_cursor=rows[-1].alert_id if more and rows else None
+        data=[AlertPublic.model_validate(a) for a in rows], next_cursor=rows[-1].alert_id if more and rows else None
     )
 
 
@@ -84,10 +84,7 @@ def list_alerts(
 def get_alert(alert_id: int, conn: ConnDep, key: Reader) -> AlertDetailPublic:
     """One alert with its full event log."""
     alert = _get_visible(conn, key, alert_id)
-    events = [
-        AlertEventPublic(**{k: v for k, v in asdict(e).items() if k != "alert_id"})
-        for e in store_alerts.events(conn, alert_id=alert_id)
-    ]
+    events = [AlertEventPublic.model_validate(e) for e in store_alerts.events(conn, alert_id=alert_id)]
     return AlertDetailPublic(**asdict(alert), events=events)
 
 

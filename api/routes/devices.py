@@ -109,7 +109,11 @@ def track(
     bucket = max(1, math.ceil((end - start).total_seconds() / limits.track_max_points))
     points = device_status.track(conn, device_id=device_id, start=start, end=end, bucket_s=bucket)
     return TrackPublic(
-        device_id=device_id, bucket_s=bucket, start=start, end=end, data=[TrackPointPublic(**asdict(p)) for p in points]
+        device_id=device_id,
+        bucket_s=bucket,
+        start=start,
+        end=end,
+        data=[TrackPointPublic.model_validate(p) for p in points],
     )
 
 
@@ -143,5 +147,5 @@ def readings(
         bucket_s=bucket,
         start=start,
         end=end,
-        data=[BucketPublic(**asdict(r)) for r in rows],
+        data=[BucketPublic.model_validate(r) for r in rows],
     )

@@ -32,7 +32,7 @@ def list_incidents(
     more = len(rows) > limit
     rows = rows[:limit]
     return IncidentsPublic(
-        data=[IncidentPublic(**asdict(i)) for i in rows],
+        data=[IncidentPublic.model_validate(i) for i in rows],
         next_cursor=rows[-1].incident_id if more and rows else None,
     )
 
@@ -45,4 +45,4 @@ def get_incident(incident_id: int, conn: ConnDep, key: Reader) -> IncidentDetail
     if incident is None or (scope is not None and incident.site_id not in scope):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no incident {incident_id}")
     alerts = store_alerts.list_alerts(conn, incident_id=incident_id, limit=500)
-    return IncidentDetailPublic(**asdict(incident), alerts=[AlertPublic(**asdict(a)) for a in alerts])
+    return IncidentDetailPublic(**asdict(incident), alerts=[AlertPublic.model_validate(a) for a in alerts])
