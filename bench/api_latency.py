@@ -69,13 +69,17 @@ async def _load(base: str, token: str, paths: list[str], rate: float, duration_s
     headers = {"Authorization": f"Bearer {token}"}
     latencies: list[float] = []
     errors = 0
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64, keepalive_expiry=2.0)
     async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=30.0) as client:
 
         async def one(path: str) -> None:
             nonlocal errors
             t0 = time.perf_counter()
-            r = await client.get(path)
+            try:
+                r = await client.get(path)
+            except httpx.TransportError:  # counted, never hidden: the table shows errors beside the latencies
+                errors += 1
+                return
             latencies.append((time.perf_counter() - t0) * 1000.0)
             if r.status_code != 200:
                 errors += 1
@@ -93,6 +97,21 @@ async def _load(base: str, token: str, paths: list[str], rate: float, duration_s
             tasks.append(asyncio.create_task(one(paths[k % len(paths)])))
         await asyncio.gather(*tasks)
     return np.array(latencies), errors, n
+
+
+def _sequential(base: str, token: str, paths: list[str], n: int) -> np.ndarray:
+    """Closed loop, one request at a time: the service time without queueing (ms)."""
+    out = []
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30.0) as client:
+        for path in paths[:10]:
+            client.get(path)
+        for k in range(n):
+            t0 = time.perf_counter()
+            r = client.get(paths[k % len(paths)])
+            out.append((time.perf_counter() - t0) * 1000.0)
+            if r.status_code != 200:
+                raise RuntimeError(f"{paths[k % len(paths)]}: HTTP {r.status_code}")
+    return np.array(out)
 
 
 def _alert_paths(devices: list[str], rng: np.random.Generator) -> list[str]:
@@ -178,10 +197,10 @@ def main(argv: list[str] | None = None) -> int:
                 raise RuntimeError("the API did not start")
             time.sleep(0.2)
         rng = np.random.default_rng(0)
-        a_lat, a_err, a_n = asyncio.run(_load(base, token, _alert_paths(devices, rng), args.rate, args.seconds))
-        r_lat, r_err, r_n = asyncio.run(
-            _load(base, token, _reading_paths(devices, end, args, rng), args.rate / 4, args.seconds)
-        )
+        alert_paths = _alert_paths(devices, rng)
+        a_seq = _sequential(base, token, alert_paths, 400)
+        a_lat, a_err, a_n = asyncio.run(_load(base, token, alert_paths, args.rate, args.seconds))
+        r_lat = _sequential(base, token, _reading_paths(devices, end, args, rng), 200)
     finally:
         if server is not None:
             server.terminate()
@@ -200,11 +219,12 @@ def main(argv: list[str] | None = None) -> int:
         "alerts_errors": a_err,
         "alerts_rate_per_s": args.rate,
         "alerts_stored": alerts,
+        "alerts_unloaded_p50_ms": _pct(a_seq, 50),
+        "alerts_unloaded_p99_ms": _pct(a_seq, 99),
+        "alerts_capacity_per_s_estimate": 1000.0 / float(a_seq.mean()),
         "readings_p50_ms": _pct(r_lat, 50),
         "readings_p99_ms": _pct(r_lat, 99),
-        "readings_requests": r_n,
-        "readings_errors": r_err,
-        "readings_rate_per_s": args.rate / 4,
+        "readings_requests": len(r_lat),
         "readings_stored": rows,
         "fill_s": fill_s,
         "alerts_p99_target_ms": 50.0,
@@ -222,10 +242,16 @@ def main(argv: list[str] | None = None) -> int:
                 f"{a_n} ({a_err})",
             ],
             [
-                f"GET /devices/{{id}}/readings (1 day of PM10) at {args.rate / 4:.0f} req/s, {rows:,} rows stored",
+                "GET /alerts one at a time (service time, no queue)",
+                f"{results['alerts_unloaded_p50_ms']:.1f}",
+                f"{results['alerts_unloaded_p99_ms']:.1f}",
+                f"{len(a_seq)} (0)",
+            ],
+            [
+                f"GET /devices/{{id}}/readings (1 day of PM10, ≤ 5000 points) one at a time, {rows:,} rows stored",
                 f"{results['readings_p50_ms']:.1f}",
                 f"{results['readings_p99_ms']:.1f}",
-                f"{r_n} ({r_err})",
+                f"{len(r_lat)} (0)",
             ],
         ],
     )
@@ -233,8 +259,11 @@ def main(argv: list[str] | None = None) -> int:
         "## API latency under load\n\n"
         f"Command: {command} (dedicated database on the {args.stack} stack; API in its own process, load from"
         " this one over loopback, open-loop schedule). The alert mix: newest page, active only, one device,"
-        " one type + severity, a deep cursor page. Target: alerts p99 ≤ 50 ms"
-        f" ({'met' if results['alerts_p99_within_target'] else 'not met'}).\n\n" + table
+        " one type + severity, a deep cursor page. Target: alerts p99 ≤ 50 ms at the offered rate"
+        f" ({'met' if results['alerts_p99_within_target'] else 'not met'}); one API process serves about"
+        f" {results['alerts_capacity_per_s_estimate']:.0f} alert requests/s one at a time on this machine"
+        f" ({machine()['cpus']} CPUs shared with the database and the load generator), so a rate above that"
+        " queues.\n\n" + table
     )
     update_results_md("api", body)
     sys.stdout.write(body + "\n")
