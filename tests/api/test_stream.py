@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from store import alert_stream
 from store import alerts as store_alerts
 from store.db import connect
 from tests.api.conftest import Keys
@@ -58,10 +59,13 @@ def _raise(database_url: str, device: str, site: str = "park") -> int:
 
 def test_live_events_and_resume(database_url: str, live_url: str, keys: Keys) -> None:
     h = keys.headers("operator")
+    with connect(database_url) as conn:
+        after = alert_stream.last_id(conn)
     got: list[dict[str, Any]] = []
-    reader = threading.Thread(target=lambda: got.extend(_read_events(f"{live_url}/stream", h, want=2)))
+    url = f"{live_url}/stream?after={after}"
+    reader = threading.Thread(target=lambda: got.extend(_read_events(url, h, want=2)))
     reader.start()
-    time.sleep(0.5)  # the stream starts at the newest id: let it open before raising
+    time.sleep(0.3)  # raise while the stream is open, so the events arrive live
     first = _raise(database_url, "st-a")
     with connect(database_url) as conn:
         store_alerts.acknowledge(conn, alert_id=first, user="op", comment="seen")
@@ -91,7 +95,7 @@ def test_field_key_stream_is_limited_to_its_sites(database_url: str, live_url: s
         conn.commit()
     _raise(database_url, "st-start")
     with connect(database_url) as conn:
-        after = int(conn.execute("SELECT max(stream_id) AS m FROM stream_events").fetchone()["m"])  # type: ignore[index]
+        after = alert_stream.last_id(conn)
     park_alert = _raise(database_url, "st-park")
     north_alert = _raise(database_url, "st-north", site="north")
     events = _read_events(f"{live_url}/stream?after={after}", keys.headers("field"), want=1)
@@ -101,3 +105,11 @@ def test_field_key_stream_is_limited_to_its_sites(database_url: str, live_url: s
 
 def test_stream_needs_a_key(live_url: str) -> None:
     assert httpx.get(f"{live_url}/stream", timeout=5).status_code == 401
+
+
+def test_fresh_subscriber_starts_at_the_newest_event(database_url: str, live_url: str, keys: Keys) -> None:
+    _raise(database_url, "st-old")
+    with connect(database_url) as conn:
+        newest = alert_stream.last_id(conn)
+    ready = _read_events(f"{live_url}/stream", keys.headers("operator"), want=0)
+    assert ready[0]["event"] == "ready" and ready[0]["id"] == newest
