@@ -316,9 +316,10 @@ class IngestWorker:
         state.backoff = min(state.backoff * 2, _MAX_BACKOFF_S)
 
     def _due(self, batch: Batch) -> bool:
+        # A batch holding a whole in-flight window is due at once: the broker sends nothing more until we ack.
         return (
             batch.rows >= self._settings.batch_rows
-            or len(batch.messages) >= self._settings.batch_rows
+            or len(batch.messages) >= min(self._settings.batch_rows, self._settings.receive_maximum)
             or time.monotonic() - batch.started >= self._settings.flush_ms / 1000.0
         )
 
@@ -326,7 +327,8 @@ class IngestWorker:
         batch = state.batch
         flush_s = self._settings.flush_ms / 1000.0
         limit = self._settings.batch_rows
-        while batch.rows < limit and len(batch.messages) < limit:
+        window = min(limit, self._settings.receive_maximum)
+        while batch.rows < limit and len(batch.messages) < window:
             if state.retry:
                 msg = state.retry[0]
             else:

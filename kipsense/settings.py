@@ -54,7 +54,7 @@ class IngestSettings(BaseSettings):
     share_group: str = "ingest"
     client_id: str | None = Field(default=None, description="fixed id of this worker's persistent session")
     batch_rows: int = Field(default=5_000, ge=1)
-    flush_ms: int = Field(default=100, ge=1)
+    flush_ms: int = Field(default=50, ge=1)
     queue_size: int = Field(default=20_000, ge=1)
     session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
     receive_maximum: int = Field(default=1_000, ge=1, le=65_535)

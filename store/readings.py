@@ -115,6 +115,19 @@ def write_records(conn: Conn, records: Sequence[Record], *, received_at: datetim
     return WriteStats(len(records), inserted, conflicted)
 
 
+def insert_one(
+    conn: Conn, record: DustReading | MetReading | CyclerSample | ProcessValue, *, received_at: datetime
+) -> int:
+    """One reading by a plain ``INSERT … ON CONFLICT DO NOTHING`` (the per-message pattern benchmarks compare with)."""
+    spec = TABLES[type(record)]
+    stmt = sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT DO NOTHING").format(
+        sql.Identifier(spec.name),
+        sql.SQL(", ").join(map(sql.Identifier, (*spec.columns, "received_at"))),
+        sql.SQL(", ").join(sql.Placeholder() * (len(spec.columns) + 1)),
+    )
+    return conn.execute(stmt, (*spec.getter(record), received_at)).rowcount
+
+
 def _write_events(conn: Conn, events: Sequence[Record]) -> int:
     with conn.cursor() as cur:
         cur.executemany(

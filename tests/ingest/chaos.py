@@ -76,10 +76,17 @@ class Publisher:
                             time.sleep(delay)
                     infos.append(client.publish(f"sensors/{device_id}/json", payload, qos=1))
                 deadline = time.monotonic() + 120
-                for info in infos:  # not wait_for_publish: it gives up on a message queued while reconnecting
-                    while not info.is_published():
+                for i in range(len(infos)):
+                    while True:
+                        try:
+                            if infos[i].is_published():
+                                break
+                        except RuntimeError:  # refused while disconnected (broker restart or reload): again
+                            wait_until(client.is_connected, timeout=60)
+                            infos[i] = client.publish(f"sensors/{device_id}/json", payloads[i], qos=1)
+                            continue
                         if time.monotonic() > deadline:
-                            raise TimeoutError(f"{device_id}: message {info.mid} not acknowledged by the broker")
+                            raise TimeoutError(f"{device_id}: message {i} not acknowledged by the broker")
                         time.sleep(0.01)
             except BaseException as exc:  # reported to the test thread below
                 errors.append(exc)
