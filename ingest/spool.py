@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -31,11 +30,8 @@ from typing import Any, Final
 from kipsense.records import CyclerSample, DeviceEvent, DustReading, MetReading, ProcessValue, Record
 from store.quarantine import QuarantineItem
 
-log = logging.getLogger(__name__)
-
 _TYPES: Final[dict[str, type[Record]]] = {
-    cls.__name__: cls
-    for cls in (DustReading, MetReading, CyclerSample, ProcessValue, DeviceEvent)
+    cls.__name__: cls for cls in (DustReading, MetReading, CyclerSample, ProcessValue, DeviceEvent)
 }
 _TIME_INDEX: Final = {name: [f.name for f in fields(cls)].index("time") for name, cls in _TYPES.items()}
 _SUFFIX: Final = ".spool"

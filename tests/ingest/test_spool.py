@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ingest.spool import Spool, encode_line
-from kipsense.records import DeviceEvent, DustReading, ProcessValue
+from kipsense.records import DeviceEvent, DustReading, ProcessValue, Record
 from store.quarantine import QuarantineItem
 
 AT = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
@@ -14,7 +14,7 @@ AT = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 
 def test_records_and_quarantine_round_trip_in_order(tmp_path: Path) -> None:
     spool = Spool(tmp_path, max_bytes=1 << 20)
-    records = [
+    records: list[Record] = [
         DustReading("d-1", AT, pm10=12.5, seq=3, time_estimated=True),
         ProcessValue("plc", AT, "FIC101.PV", 1.5),
         DeviceEvent("plc", AT, "offline", "NDEATH"),
