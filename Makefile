@@ -39,11 +39,16 @@ stack-test:
 pytest:
 	$(BIN)/pytest
 
+# Every benchmark, in the order bench/RESULTS.md reports them; each writes bench/results/<name>.json.
 bench: setup
-	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/detectors.py
-	$(BIN)/python bench/simulators.py
 	$(BIN)/python bench/tep.py
+	$(BIN)/python bench/faults.py
+	$(BIN)/python bench/alert_latency.py
+	$(BIN)/python bench/rollups.py
+	$(BIN)/python bench/simulators_speed.py --store
+	$(BIN)/python bench/api.py
+	$(BIN)/python bench/ingest.py
 
 clean-stack:
 	-$(BIN)/kipsense stack down --name main

@@ -47,6 +47,12 @@ def cmd_stack(args: argparse.Namespace) -> int:
         elif args.action == "env":
             for key, value in stack.env().items():
                 print(f"export {key}='{value}'")
+            tls = stack.tls_listener()
+            if tls is not None:
+                print(
+                    f"# TLS listener on 127.0.0.1:{tls[0]}; to use it instead of the plain port:\n"
+                    f"# export KIPSENSE_MQTT_PORT='{tls[0]}' KIPSENSE_MQTT_TLS_CA='{tls[1]}'"
+                )
             return 0
         else:
             status = stack.status()

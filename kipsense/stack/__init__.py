@@ -131,6 +131,12 @@ class LocalStack:
             "KIPSENSE_MQTT_PID_FILE": str(mq.pid_file),
         }
 
+    def tls_listener(self) -> tuple[int, Path] | None:
+        """The broker's TLS listener (port, CA certificate a client trusts), if the stack opens one."""
+        _, mq, _ = self._parts()
+        port = mq.effective_tls_port()
+        return None if port is None else (port, mq.ca_file)
+
     def admin_url(self, database: str = "postgres") -> str:
         pg, _, _ = self._parts()
         return pg.url(database)
