@@ -242,11 +242,16 @@ def provision(opts: SimOptions, *, database_url: str, mqtt: MqttSettings, horizo
 
 
 # -- live -------------------------------------------------------------------------------------------------
+def fault_horizon(history: timedelta) -> timedelta:
+    """Span the live stream's cycler and process faults start in: the replayed history, or the first day of a
+    stream that starts at real time (so they do not all begin at its first sample)."""
+    return history if history > timedelta(0) else timedelta(days=1)
+
+
 def run_live(opts: SimOptions, *, database_url: str, mqtt: MqttSettings, stop: threading.Event) -> PublishStats:
     """Publish the stream until ``stop`` is set, ``duration_s`` real seconds have passed or a replay ends."""
     start = simulated_start(opts.speed, opts.history)
-    # Cycler and process faults fall inside the replayed history, or the first day of a real-time stream.
-    horizon = opts.history if start < datetime.now(UTC) else timedelta(days=1)
+    horizon = fault_horizon(opts.history)
     credentials = provision(opts, database_url=database_url, mqtt=mqtt, horizon=horizon)
     chunk = live.chunk_steps(opts.step.total_seconds(), opts.speed)
     connections: list[DeviceClient | SparkplugNode] = []

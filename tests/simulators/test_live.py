@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import psycopg
 import pytest
 
 from kipsense.settings import MqttSettings
-from simulators.cli import SimOptions, run_live
+from simulators.cli import SimOptions, cycler_faults, fault_horizon, run_live
 from simulators.dust import Episode
 from simulators.encoders import Format, FormatMix, assign_formats
 from simulators.process import TAGS
@@ -152,3 +153,12 @@ def test_process_line_live_with_faults_in_ground_truth(
         database_url, "SELECT kind, params->>'target' FROM ground_truth WHERE run_id = %s", f"{uid}-{process_format}"
     )
     assert [k for k, _ in events] == ["bias"]
+
+
+def test_faults_of_a_real_time_stream_start_within_its_first_day_not_at_its_first_sample() -> None:
+    horizon = fault_horizon(timedelta(0))
+    assert horizon == timedelta(days=1)
+    faults = cycler_faults("all", n_channels=8, seed=0, horizon_s=horizon.total_seconds())
+    assert faults
+    assert all(0.1 * 86_400 <= f.start_s <= 0.66 * 86_400 for f in faults)
+    assert fault_horizon(timedelta(hours=6)) == timedelta(hours=6)  # a replay puts them in its history
