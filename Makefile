@@ -46,7 +46,7 @@ bench: setup
 	$(BIN)/python bench/faults.py
 	$(BIN)/python bench/alert_latency.py
 	$(BIN)/python bench/rollups.py
-	$(BIN)/python bench/simulators_speed.py --store
+	$(BIN)/python bench/simulators.py --store
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/ingest.py
 
