@@ -18,6 +18,10 @@ class ApiLimits(BaseSettings):
     auth_failures: int = Field(default=20, ge=1, description="invalid keys per client IP per window before 429")
     auth_window_s: float = Field(default=60.0, gt=0)
     auth_clients: int = Field(default=10_000, ge=1, description="client IPs remembered (oldest forgotten first)")
+    key_cache_s: float = Field(
+        default=5.0, ge=0, description="a verified key is trusted this long without a lookup (a revocation's delay)"
+    )
+    key_cache_size: int = Field(default=10_000, ge=1, description="verified keys remembered per API process")
     export_max_days: float = Field(default=31.0, gt=0)
     export_batch_rows: int = Field(default=50_000, ge=1)
     cycles_max_days: float = Field(default=31.0, gt=0)

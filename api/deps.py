@@ -10,8 +10,10 @@ import psycopg
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import ConnectionPool
+from starlette.concurrency import run_in_threadpool
 
 from api.config import ApiLimits
+from api.keycache import KeyCache
 from api.ratelimit import FailedAuthLimiter
 from kipsense.settings import ApiSettings
 from store import apikeys
@@ -69,12 +71,13 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def current_key(
+async def current_key(
     request: Request,
     conn: ConnDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header: Annotated[str | None, Depends(_header)],
 ) -> ApiKey:
+    """The caller's key: from the key cache when it was verified moments ago, else looked up on a worker thread."""
     token = bearer.credentials if bearer is not None else header
     if not token:
         raise _unauthorized("API key required")
@@ -87,10 +90,14 @@ def current_key(
             "too many failed authentication attempts",
             headers={"Retry-After": str(int(wait) + 1)},
         )
-    key = apikeys.verify(conn, token=token)
+    cache: KeyCache = request.app.state.key_cache
+    key = cache.get(token)
     if key is None:
-        limiter.failed(client)
-        raise _unauthorized("invalid API key")
+        key = await run_in_threadpool(apikeys.verify, conn, token=token)
+        if key is None:
+            limiter.failed(client)
+            raise _unauthorized("invalid API key")
+        cache.put(token, key)
     return key
 
 

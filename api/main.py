@@ -15,6 +15,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from api.config import ApiLimits
+from api.keycache import KeyCache
 from api.ratelimit import FailedAuthLimiter
 from api.routes import (
     alerts,
@@ -35,7 +36,7 @@ from api.routes import (
 from api.routes import models as model_routes
 from api.routes import quarantine as quarantine_routes
 from kipsense import __version__
-from kipsense.settings import ApiSettings, MqttSettings
+from kipsense.settings import ApiSettings, DatabaseSettings, MqttSettings
 
 
 def create_app(
@@ -78,6 +79,7 @@ def create_app(
     app.state.auth_limiter = FailedAuthLimiter(
         limit=limits.auth_failures, window_s=limits.auth_window_s, max_clients=limits.auth_clients
     )
+    app.state.key_cache = KeyCache(ttl_s=limits.key_cache_s, max_keys=limits.key_cache_size)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -103,3 +105,8 @@ def create_app(
     app.include_router(model_routes.router)
     app.include_router(quarantine_routes.router)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The application of one ``kipsense api --workers N`` process, configured from ``KIPSENSE_...`` variables."""
+    return create_app(settings=ApiSettings(), database_url=DatabaseSettings().database_url, mqtt=MqttSettings())

@@ -122,6 +122,12 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def default_api_workers() -> int:
+    # Two processes keep requests flowing while one is busy (a Python process runs one request's Python code
+    # at a time); more than two would only compete for the CPUs with the database on a small machine.
+    return min(2, os.cpu_count() or 1)
+
+
 def cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -132,8 +138,13 @@ def cmd_api(args: argparse.Namespace) -> int:
     settings = ApiSettings()
     url = _database_url()
     migrate.apply(url)
-    app = create_app(settings=settings, database_url=url, mqtt=MqttSettings())
-    uvicorn.run(app, host=args.host or settings.host, port=args.port or settings.port, log_level="info")
+    host, port = args.host or settings.host, args.port or settings.port
+    workers = args.workers or default_api_workers()
+    if workers == 1:
+        app = create_app(settings=settings, database_url=url, mqtt=MqttSettings())
+        uvicorn.run(app, host=host, port=port, log_level="info")
+    else:  # each worker process builds its own app (and pool) from the environment this one has filled
+        uvicorn.run("api.main:app_from_env", factory=True, workers=workers, host=host, port=port, log_level="info")
     return 0
 
 
@@ -174,6 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("api", help="HTTP API and operator page")
     p.add_argument("--host")
     p.add_argument("--port", type=int)
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="API processes sharing the port, each with its own connection pool (default: 2, 1 on a 1-CPU machine)",
+    )
     p.set_defaults(func=cmd_api)
 
     p = sub.add_parser("run", help="the whole platform with simulators on the local stack (make run)")

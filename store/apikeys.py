@@ -57,5 +57,6 @@ def verify(conn: Conn, *, token: str) -> ApiKey | None:
 
 
 def revoke(conn: Conn, *, key_id: int) -> bool:
+    """Revoke a key; a running API, which trusts a key it verified moments ago, refuses it within seconds."""
     cur = conn.execute("UPDATE api_keys SET revoked_at = now() WHERE key_id = %s AND revoked_at IS NULL", (key_id,))
     return cur.rowcount == 1

@@ -6,9 +6,10 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from api.deps import ConnDep, Operator, Reader, site_scope
+from api.fastjson import check_same_fields, json_response
 from api.schemas import (
     AlertAction,
     AlertAssign,
@@ -26,6 +27,8 @@ router = APIRouter(prefix="/alerts", tags=["alerts"])
 
 Status = Literal["active", "acknowledged", "cleared"]
 Severity = Literal["info", "warning", "major", "critical"]
+
+check_same_fields(Alert, AlertPublic)  # the list writes the store's rows as they are
 
 
 def _get_visible(conn: ConnDep, key: ApiKey, alert_id: int) -> Alert:
@@ -54,7 +57,7 @@ def list_alerts(
     until: datetime | None = None,
     cursor: Annotated[int | None, Query(ge=1)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> AlertsPublic:
+) -> Response:
     """Alerts, newest first, filtered by status, severity, type, device, site, incident and time; page with `cursor`.
 
     `since`/`until` select alerts active at some time in [since, until).
@@ -75,8 +78,10 @@ def list_alerts(
     )
     more = len(rows) > limit
     rows = rows[:limit]
-    return AlertsPublic(
-        data=[AlertPublic.model_validate(a) for a in rows], next_cursor=rows[-1].alert_id if more and rows else None
+    next_cursor = rows[-1].alert_id if more and rows else None
+    return json_response(
+        {"data": rows, "next_cursor": next_cursor},
+        lambda: AlertsPublic(data=[AlertPublic.model_validate(a) for a in rows], next_cursor=next_cursor),
     )
 
 
