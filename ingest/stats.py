@@ -34,6 +34,13 @@ class Histogram:
         self.total += value
         self.n += 1
 
+    def observe_many(self, values: list[float]) -> None:
+        counts, bounds = self.counts, self.bounds
+        for value in values:
+            counts[bisect_left(bounds, value)] += 1
+        self.total += sum(values)
+        self.n += len(values)
+
     def cumulative(self) -> list[tuple[str, float]]:
         """``(le, count)`` pairs as Prometheus expects them, ending with ``+Inf``."""
         out: list[tuple[str, float]] = []

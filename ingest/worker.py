@@ -29,7 +29,6 @@ worker only (``IngestSettings.sparkplug``; the service gives it to slot 0).
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections import deque
@@ -46,6 +45,7 @@ from paho.mqtt.properties import Properties
 from ingest import batch as batches
 from ingest.batch import OUTAGE_ERRORS, Batch, Message
 from ingest.decoding import MessageDecoder, Outcome
+from ingest.handoff import BufferedClient, Inbox, ack_in_order
 from ingest.metrics import MetricsServer, StatsCollector, build_registry
 from ingest.spool import Spool, SpoolError, encode_line
 from ingest.stats import IngestStats
@@ -77,7 +77,7 @@ class IngestWorker:
         self.client_id = client_id
         self.stats = stats or IngestStats()
         self._on_commit = on_commit
-        self._queue: queue.Queue[Message] = queue.Queue(maxsize=settings.queue_size)
+        self._inbox: Inbox[Message] = Inbox(settings.queue_size)
         self._decoder = MessageDecoder(settings)
         self._spool = (
             Spool(settings.spool_dir / client_id, max_bytes=settings.spool_max_bytes) if settings.spool_dir else None
@@ -104,7 +104,7 @@ class IngestWorker:
         return {
             "oldest_unacked_seconds": ("age of the oldest message held but not yet acknowledged", self._held_age),
             "db_outage_seconds": ("how long the database has been unreachable (0 when up)", self._outage_age),
-            "queue_depth": ("messages waiting for the writer", lambda: float(self._queue.qsize())),
+            "queue_depth": ("messages waiting for the writer", lambda: float(len(self._inbox))),
             "spool_bytes": ("bytes in the local spool", self._spool_bytes),
             "connected": ("1 while connected to the broker", lambda: float(self.connected.is_set())),
         }
@@ -122,7 +122,7 @@ class IngestWorker:
 
     # -- MQTT side (network thread) ---------------------------------------------------------------------
     def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(
+        client = BufferedClient(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             protocol=mqtt.MQTTv5,
@@ -196,11 +196,8 @@ class IngestWorker:
                 bool(msg.dup),
             )
             while not self._stopping.is_set():
-                try:
-                    self._queue.put(item, timeout=0.5)
+                if self._inbox.put(item, timeout=0.5):
                     return
-                except queue.Full:
-                    continue
         except Exception:  # a callback must never raise: it would stop paho's network loop
             log.exception("on_message failed")
 
@@ -229,12 +226,14 @@ class IngestWorker:
         with self._flushed:
             target = self._flush_count + 1
             self._flush_requested.set()
+            self._inbox.wake()
             return self._flushed.wait_for(lambda: self._flush_count >= target, timeout=timeout)
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop taking messages, commit and ack what was taken, then disconnect."""
         self._accepting.clear()
         self._stopping.set()
+        self._inbox.wake()
         if self._writer is not None:
             self._writer.join(timeout=timeout)
         self._client.disconnect()
@@ -256,7 +255,7 @@ class IngestWorker:
                 if self._stopping.wait(1.0):
                     break
                 continue
-            if self._stopping.is_set() and not state.batch.messages and self._queue.empty() and not state.retry:
+            if self._stopping.is_set() and not state.batch.messages and not len(self._inbox) and not state.retry:
                 self._signal_flushed()
                 break
         state.close()
@@ -284,7 +283,7 @@ class IngestWorker:
                     log.warning("stopping with the database down: %d messages left to the broker", len(batch.messages))
                     batch.clear()  # not acknowledged: the persistent session redelivers them
                     self._oldest_held = None
-        if self._flush_requested.is_set() and not batch.messages and self._queue.empty() and not state.retry:
+        if self._flush_requested.is_set() and not batch.messages and not len(self._inbox) and not state.retry:
             self._signal_flushed()
 
     def _reconnect(self, state: _WriterState) -> None:
@@ -315,36 +314,25 @@ class IngestWorker:
         state.next_attempt = now + state.backoff
         state.backoff = min(state.backoff * 2, _MAX_BACKOFF_S)
 
-    def _due(self, batch: Batch) -> bool:
+    def _window(self) -> int:
         # A batch holding a whole in-flight window is due at once: the broker sends nothing more until we ack.
+        return min(self._settings.batch_rows, self._settings.receive_maximum)
+
+    def _due(self, batch: Batch) -> bool:
         return (
             batch.rows >= self._settings.batch_rows
-            or len(batch.messages) >= min(self._settings.batch_rows, self._settings.receive_maximum)
+            or len(batch.messages) >= self._window()
             or time.monotonic() - batch.started >= self._settings.flush_ms / 1000.0
         )
 
     def _fill(self, state: _WriterState) -> None:
         batch = state.batch
-        flush_s = self._settings.flush_ms / 1000.0
         limit = self._settings.batch_rows
-        window = min(limit, self._settings.receive_maximum)
+        window = self._window()
         while batch.rows < limit and len(batch.messages) < window:
-            if state.retry:
-                msg = state.retry[0]
-            else:
-                if self._stopping.is_set() or self._flush_requested.is_set():
-                    timeout = 0.0  # take what is queued now, wait for nothing more
-                elif batch.messages:
-                    timeout = batch.started + flush_s - time.monotonic()
-                    if timeout <= 0:
-                        return
-                else:
-                    timeout = 0.05
-                try:
-                    msg = self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
-                except queue.Empty:
-                    return
-                state.retry.append(msg)
+            if not state.retry and not self._take(state, window - len(batch.messages)):
+                return
+            msg = state.retry[0]
             try:
                 msg.outcome = self._decoder.decode(state.conn, msg.topic, msg.payload, msg.received_at)
             except OUTAGE_ERRORS as exc:  # the directory could not be read: decode again once reconnected
@@ -357,11 +345,30 @@ class IngestWorker:
                 return
             state.retry.popleft()
             if not batch.messages:
-                batch.started = time.monotonic()
+                # The flush deadline runs from when the oldest message arrived, not from when it was taken.
+                batch.started = msg.received_mono
                 self._oldest_held = msg.received_mono
             batch.add(msg)
             if msg.outcome.quarantined is not None:
                 self.stats.quarantine(msg.outcome.quarantined.reason)
+
+    def _take(self, state: _WriterState, room: int) -> bool:
+        """Move up to ``room`` queued messages to ``state.retry``; False when there is nothing to take now."""
+        inbox = self._inbox
+        if not len(inbox):
+            if self._stopping.is_set() or self._flush_requested.is_set():
+                return False  # take what is queued now, wait for nothing more
+            if state.batch.messages:
+                timeout = state.batch.started + self._settings.flush_ms / 1000.0 - time.monotonic()
+                if timeout <= 0:
+                    return False
+            else:
+                timeout = 0.05
+            inbox.wait(timeout)
+            if not len(inbox):
+                return False
+        state.retry.extend(inbox.take(room))
+        return True
 
     def _commit(self, conn: psycopg.Connection[Any], messages: Sequence[Message]) -> None:
         started = time.perf_counter()
@@ -377,18 +384,11 @@ class IngestWorker:
 
     def _ack(self, messages: Sequence[Message]) -> None:
         now = time.monotonic()
-        acked = 0
         with self._gen_lock:
             generation = self._generation
-            for msg in messages:  # arrival order
-                if msg.generation == generation and msg.qos > 0:
-                    self._client.ack(msg.mid, msg.qos)
-                    acked += 1
+            acked = ack_in_order(self._client, ((m.mid, m.qos) for m in messages if m.generation == generation))
         self.stats.acked += acked
-        lag = self.stats.ack_lag_seconds
-        for msg in messages:
-            if msg.generation:
-                lag.observe(now - msg.received_mono)
+        self.stats.ack_lag_seconds.observe_many([now - m.received_mono for m in messages if m.generation])
         if self._on_commit is not None:
             self._on_commit(len(messages))
 

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 from typing import Any, Final
 
+import orjson
+
 from ingest.decoders.errors import DecodeError, Reason
 
 #: JSON nested deeper than this is refused before Python's recursion limit is anywhere near.
@@ -89,6 +91,40 @@ def check_size(payload: bytes, max_bytes: int = MAX_PAYLOAD_BYTES) -> None:
         raise DecodeError(Reason.EMPTY, "empty payload")
 
 
+# 19 digits in a row may be an integer beyond 64 bits, which orjson reads as a float (the standard library keeps
+# an exact int); such payloads take the standard parser. Found by mapping digits to "9", the rest to " " (C speed).
+_DIGITS_AS_9: Final = bytes(0x39 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_LONG_DIGITS: Final = b"9" * 19
+
+
+def _loads_fast(payload: bytes) -> Any:
+    """orjson for the shapes devices send (one flat object, a list of flat objects); None: use the strict parser.
+
+    orjson refuses NaN/Infinity, numbers beyond a float, lone surrogates and invalid UTF-8 (the strict parser
+    then gives the precise reason) but keeps the last of duplicate keys, so a result is only accepted when the
+    payload provably has none: every key is followed by one ``:`` byte, so when the parsed objects hold as many
+    keys as the payload has ``:`` bytes, no key was dropped. The bracket count proves the shape (no nesting
+    deeper than a list of objects, so the depth limit holds too); any other payload takes the strict parser.
+    """
+    if _LONG_DIGITS in payload.translate(_DIGITS_AS_9):
+        return None
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    containers = payload.count(b"{") + payload.count(b"[")
+    dtype = type(doc)
+    if dtype is dict:
+        keys = len(doc) if containers == 1 else -1
+    elif dtype is list:
+        if containers != 1 + len(doc) or not set(map(type, doc)) <= {dict}:
+            return None
+        keys = sum(map(len, doc))
+    else:
+        keys = 0 if containers == 0 else -1
+    return doc if keys == payload.count(b":") else None
+
+
 def loads_strict(payload: bytes, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> Any:
     """Parse JSON refusing oversized and invalid UTF-8 input, NaN/Infinity, duplicate keys and deep nesting.
 
@@ -97,6 +133,12 @@ def loads_strict(payload: bytes, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> Any:
     cost a Python call per number on the hot path.
     """
     check_size(payload, max_bytes)
+    doc = _loads_fast(payload)
+    return doc if doc is not None else loads_standard(payload)
+
+
+def loads_standard(payload: bytes) -> Any:
+    """``loads_strict`` with the standard library's parser only (size not checked): the reference behaviour."""
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError as exc:

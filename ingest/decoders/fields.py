@@ -12,7 +12,8 @@ their machine-readable forms (``test_time_second``, ``cycle_count``, ``charging_
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Final
 
@@ -160,3 +161,55 @@ def build(kind: DeviceKind, device_id: str, ts: datetime, estimated: bool, value
     if kind is DeviceKind.CYCLER:
         return CyclerSample(device_id, ts, **values, time_estimated=estimated)
     raise DecodeError(Reason.KIND_MISMATCH, f"{kind} readings are not built from fields")
+
+
+def _fast_constructor(cls: type[Any]) -> Callable[[list[Any]], Any]:
+    """``cls(*values)`` for a frozen slots dataclass, without its generated ``__init__``.
+
+    That ``__init__`` sets each field through ``object.__setattr__`` by name (the frozen guard), about 2 µs for
+    a 16-field reading; setting the slots through their descriptors builds the same object in about 1 µs. A
+    class that validates in ``__post_init__`` keeps its own ``__init__``.
+    """
+    if hasattr(cls, "__post_init__") or "__slots__" not in cls.__dict__:
+        return lambda values: cls(*values)
+    setters = tuple(cls.__dict__[f.name].__set__ for f in fields(cls))
+    new = object.__new__
+
+    def construct(values: list[Any]) -> Any:
+        obj = new(cls)
+        for setter, value in zip(setters, values, strict=True):
+            setter(obj, value)
+        return obj
+
+    return construct
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """A measuring kind's record as a list of values: ``[device_id, time, <fields>..., seq, time_estimated]``.
+
+    ``slots`` maps every accepted key (canonical names and aliases) to ``(index, lo, hi, is_float, spec)``;
+    ``construct`` turns a filled list into the record.
+    """
+
+    template: tuple[Any, ...]
+    slots: dict[str, tuple[int, float, float, bool, Field]]
+    seq: int
+    construct: Callable[[list[Any]], Record]
+
+
+def _layout(record: type[Any], table: dict[str, Field]) -> Layout:
+    names = [f.name for f in fields(record)]
+    if names[:2] != ["device_id", "time"] or names[-2:] != ["seq", "time_estimated"]:
+        raise TypeError(f"{record.__name__} does not have the reading layout")
+    template = (None,) * (len(names) - 1) + (False,)
+    slots = {key: (names.index(spec.name), spec.lo, spec.hi, spec.kind is float, spec) for key, spec in table.items()}
+    return Layout(template, slots, names.index("seq"), _fast_constructor(record))
+
+
+#: Record layouts of the measuring kinds (the native JSON decoder's hot path).
+LAYOUTS: Final[dict[DeviceKind, Layout]] = {
+    DeviceKind.DUST: _layout(DustReading, DUST_FIELDS),
+    DeviceKind.MET: _layout(MetReading, MET_FIELDS),
+    DeviceKind.CYCLER: _layout(CyclerSample, CYCLER_FIELDS),
+}

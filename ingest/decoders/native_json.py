@@ -22,7 +22,7 @@ from typing import Any, Final
 
 from ingest.decoders.common import TimeWindow, check_bounds, loads_strict, parse_time
 from ingest.decoders.errors import DecodeError, Reason
-from ingest.decoders.fields import FIELDS, QUICK, SEQ, TAG_VALUE, TIME_KEYS, Field, build, out_of_range
+from ingest.decoders.fields import LAYOUTS, SEQ, TAG_VALUE, TIME_KEYS, Field, Layout, out_of_range
 from kipsense.records import DeviceKind, ProcessValue, Record
 
 #: Most readings one message may carry.
@@ -58,40 +58,53 @@ def _time(raw: Any, received_at: datetime, oldest: datetime, latest: datetime) -
     return check_bounds(parse_time(raw), oldest, latest), False
 
 
-def _measurements(
-    raw: dict[str, Any], quick: dict[str, tuple[str, float, float]], fields: dict[str, Field], topic_device: str
-) -> tuple[dict[str, Any], Any]:
-    """Checked canonical values and the raw timestamp of one reading object (one pass over its keys)."""
-    values: dict[str, Any] = {}
+def _reading(
+    raw: dict[str, Any], layout: Layout, topic_device: str, received_at: datetime, oldest: datetime, latest: datetime
+) -> Record:
+    """One checked reading object (one pass over its keys) as the kind's record.
+
+    Refusals come in this order: the first bad key, then the timestamp, then a reading with no measurement.
+    """
+    values = list(layout.template)
+    values[0] = topic_device
+    slots = layout.slots
+    measured = 0
     ts: Any = None
     for key, value in raw.items():
-        fast = quick.get(key)
-        if fast is not None and type(value) is float:
-            # The common case: a float field carrying a float. Everything else takes the general path below.
-            name, lo, hi = fast
-            if not lo <= value <= hi:
-                raise out_of_range(fields[key], value)
-            if name in values:
-                raise DecodeError(Reason.DUPLICATE_KEY, f"{name} given twice under different names")
-            values[name] = value
-            continue
-        spec = fields.get(key)
-        if spec is not None:
-            name = spec.name
-            if name in values:
-                raise DecodeError(Reason.DUPLICATE_KEY, f"{name} given twice under different names")
+        slot = slots.get(key)
+        if slot is not None:
+            index, lo, hi, is_float, spec = slot
+            if is_float and type(value) is float:
+                # The common case: a float field carrying a float. Everything else takes spec.convert below.
+                if not lo <= value <= hi:
+                    raise out_of_range(spec, value)
+                if values[index] is not None:
+                    raise DecodeError(Reason.DUPLICATE_KEY, f"{spec.name} given twice under different names")
+                values[index] = value
+                measured += 1
+                continue
+            if values[index] is not None:
+                raise DecodeError(Reason.DUPLICATE_KEY, f"{spec.name} given twice under different names")
             if value is not None:
-                values[name] = spec.convert(value)
+                values[index] = spec.convert(value)
+                measured += 1
         elif key in TIME_KEYS:
             if ts is not None:
                 raise DecodeError(Reason.DUPLICATE_KEY, "timestamp given twice under different names")
             ts = value
         elif key == "seq":
             if value is not None:
-                values["seq"] = SEQ.convert(value)
+                values[layout.seq] = SEQ.convert(value)
         elif key in _DEVICE_KEYS and value is not None and value != topic_device:
             raise DecodeError(Reason.DEVICE_MISMATCH, f"payload claims {str(value)[:64]!r}, topic is {topic_device!r}")
-    return values, ts
+    if ts is None:
+        values[1] = received_at
+        values[-1] = True
+    else:
+        values[1] = check_bounds(parse_time(ts), oldest, latest)
+    if not measured:
+        raise DecodeError(Reason.MISSING_FIELD, "reading carries no measurement")
+    return layout.construct(values)
 
 
 def _process(
@@ -148,13 +161,9 @@ def decode(
                 raise DecodeError(Reason.WRONG_TYPE, "a reading must be a JSON object")
             out.extend(_process(raw, topic_device, received_at, oldest, latest))
         return out
-    fields, quick = FIELDS[kind], QUICK[kind]
+    layout = LAYOUTS[kind]
     for raw in items:
         if type(raw) is not dict:
             raise DecodeError(Reason.WRONG_TYPE, "a reading must be a JSON object")
-        values, ts_raw = _measurements(raw, quick, fields, topic_device)
-        if ts_raw is None:
-            out.append(build(kind, topic_device, received_at, True, values))
-        else:
-            out.append(build(kind, topic_device, check_bounds(parse_time(ts_raw), oldest, latest), False, values))
+        out.append(_reading(raw, layout, topic_device, received_at, oldest, latest))
     return out
