@@ -3,8 +3,9 @@
 Everything runs for real on the TEST stack (``kipsense stack up --name test``) in its own fresh database: an
 ingest worker and the streaming scorer in threads of this process, the API app served in-process through its
 ASGI test client, and devices publishing with their own broker credentials. Each trial device first sends a
-normal reading, then a condensation reading (RH 99 %) that the RH-artefact rule flags; the clock runs from
-just before that publish until the alert is listed by ``GET /alerts?device_id=...`` (polled every 5 ms).
+normal reading, then one batch of condensation readings (RH 99 %, as many as the RH-artefact rule needs in a
+row) that the rule flags; the clock runs from just before that publish until the alert is listed by
+``GET /alerts?device_id=...`` (polled every 5 ms).
 
     .venv/bin/python bench/alert_latency.py --trials 60
 """
@@ -33,6 +34,7 @@ from kipsense.provisioning import create_device
 from kipsense.records import DeviceKind
 from kipsense.settings import ApiSettings, MqttSettings, ScorerSettings
 from kipsense.stack import LocalStack
+from models.rules import DustRuleConfig
 from models.scorer import Scorer
 from store import admin, apikeys, migrate
 from store.db import connect
@@ -41,8 +43,12 @@ from tests.support import DeviceSession, running_worker
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _reading(ts: datetime, seq: int, rh: float) -> bytes:
-    return json.dumps({"ts": ts.isoformat(), "seq": seq, "pm10": 20.0, "pm25": 10.0, "rh": rh}).encode()
+def _reading(ts: datetime, seq: int, rh: float) -> dict[str, object]:
+    return {"ts": ts.isoformat(), "seq": seq, "pm10": 20.0, "pm25": 10.0, "rh": rh}
+
+
+#: Condensation readings in a row the RH-artefact rule needs at the default 10 s interval.
+CONDENSATION_READINGS = max(1, round(DustRuleConfig().rh_min_duration_s / 10.0))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,10 +125,14 @@ def _measure(url: str, env: dict[str, str], trials: int) -> list[float]:
         for i, c in enumerate(creds):
             device = DeviceSession(c)
             try:
-                device.publish(_reading(now + timedelta(seconds=i, milliseconds=1), 1, 50.0))
+                device.publish(json.dumps(_reading(now + timedelta(seconds=i, milliseconds=1), 1, 50.0)).encode())
                 time.sleep(0.2)
                 t0 = time.perf_counter()
-                device.publish(_reading(now + timedelta(seconds=i, milliseconds=2), 2, 99.0))
+                batch = [
+                    _reading(now + timedelta(seconds=i, milliseconds=2 + k), 2 + k, 99.0)
+                    for k in range(CONDENSATION_READINGS)
+                ]
+                device.publish(json.dumps(batch).encode())
                 while not client.get("/alerts", params={"device_id": c.device_id}, headers=auth).json()["data"]:
                     if time.perf_counter() - t0 > 10.0:
                         raise RuntimeError(f"no alert for {c.device_id} within 10 s")

@@ -41,9 +41,12 @@ class StuckSensor(TimedStreamingDetector):
         A run of zeros longer than this is flagged (zeros are suspicious sooner than other flat values).
     zero_tolerance : float
         ``|x|`` at or below this counts as zero.
+    min_samples : int
+        Samples a run must hold before it can be flagged. The run is measured in time, so a gap in the data
+        counts towards it; without this two equal readings either side of a dropout would be a "flat line".
 
     ``X`` is one series, ``times`` epoch seconds. NaN samples are missing: they score NaN and neither
-    break nor extend a run (the run is measured in time, so a gap counts towards it).
+    break nor extend a run. A sample of a run with fewer than ``min_samples`` samples so far scores 0.
 
     Examples
     --------
@@ -63,11 +66,13 @@ class StuckSensor(TimedStreamingDetector):
         tolerance: float = 0.0,
         zero_window_s: float = 1800.0,
         zero_tolerance: float = 0.0,
+        min_samples: int = 1,
     ) -> None:
         self.window_s = window_s
         self.tolerance = tolerance
         self.zero_window_s = zero_window_s
         self.zero_tolerance = zero_tolerance
+        self.min_samples = min_samples
 
     def fit(self, X: ArrayLike | None = None, y: ArrayLike | None = None) -> Self:
         """A rule: validates parameters and sets ``threshold_ = 1`` (``X`` is accepted and ignored)."""
@@ -75,11 +80,13 @@ class StuckSensor(TimedStreamingDetector):
             raise ValueError("window_s and zero_window_s must be positive")
         if self.tolerance < 0 or self.zero_tolerance < 0:
             raise ValueError("tolerances must be non-negative")
+        if int(self.min_samples) < 1:
+            raise ValueError("min_samples must be at least 1")
         self.threshold_ = 1.0
         return self
 
     def init_state(self) -> State:
-        return {"last": None, "run_start": None, "zero_start": None, "last_t": None}
+        return {"last": None, "run_start": None, "zero_start": None, "last_t": None, "run_n": 0, "zero_n": 0}
 
     def score_stream(self, X: ArrayLike, state: State, *, times: ArrayLike) -> tuple[FloatArray, State]:
         check_is_fitted(self)
@@ -104,7 +111,17 @@ class StuckSensor(TimedStreamingDetector):
         head = state["zero_start"] if state["zero_start"] is not None else (tv[0] if v.size else np.nan)
         zero_start = np.where(nz_idx >= 0, tv[np.minimum(nz_idx + 1, max(v.size - 1, 0))], head)
         zero_dur = np.where(zero, tv - zero_start, 0.0)
-        score_v = np.maximum((tv - run_start) / self.window_s, zero_dur / self.zero_window_s)
+        # Samples in each run so far: since the last break in this chunk, or continuing the carried count.
+        pos = np.arange(v.size)
+        run_idx = np.maximum.accumulate(np.where(moved, pos, -1)) if v.size else np.zeros(0, int)
+        run_n = np.where(run_idx >= 0, pos - run_idx + 1, int(state.get("run_n", 0)) + pos + 1)
+        carried_zero = int(state.get("zero_n", 0)) if state["zero_start"] is not None else 0
+        zero_n = np.where(zero, np.where(nz_idx >= 0, pos - nz_idx, carried_zero + pos + 1), 0)
+        enough = int(self.min_samples)
+        score_v = np.maximum(
+            np.where(run_n >= enough, (tv - run_start) / self.window_s, 0.0),
+            np.where(zero_n >= enough, zero_dur / self.zero_window_s, 0.0),
+        )
         scores = np.full(x.size, np.nan)
         scores[valid] = score_v
         new_state: State = dict(state)
@@ -114,6 +131,8 @@ class StuckSensor(TimedStreamingDetector):
                 "run_start": float(run_start[-1]),
                 "zero_start": float(zero_start[-1]) if zero[-1] else None,
                 "last_t": float(t[-1]),
+                "run_n": int(run_n[-1]),
+                "zero_n": int(zero_n[-1]),
             }
         elif t.size:
             new_state["last_t"] = float(t[-1])

@@ -44,3 +44,30 @@ def test_chunked_equals_whole_and_validation() -> None:
         RHArtefact().fit().decision_function(X[:, :1])
     with pytest.raises(ValueError):
         RHArtefact(rh_threshold=97.0).fit()
+
+
+def test_single_humid_readings_are_not_condensation() -> None:
+    rh = np.array([90.0, 97.4, 92.0, 97.6, 97.8, 96.0, 98.5, 98.5, 98.5, 98.5, 60.0, 98.0])
+    X = np.column_stack([np.full(rh.size, 20.0), rh])
+    instant = RHArtefact(rh_threshold=97.0, rh_max=99.0).fit().predict(X)
+    assert np.flatnonzero(instant).tolist() == [1, 3, 4, 6, 7, 8, 9, 11]
+    det = RHArtefact(rh_threshold=97.0, rh_max=99.0, min_readings=3).fit()
+    assert np.flatnonzero(det.predict(X)).tolist() == [8, 9]
+    scores = det.decision_function(X)
+    assert np.isnan(scores[:2]).all() and np.isfinite(scores[2:]).all()
+
+
+def test_sustained_rh_skips_missing_readings_and_streams_in_chunks() -> None:
+    rng = np.random.default_rng(2)
+    rh = np.clip(90.0 + rng.normal(0.0, 4.0, 200), 0.0, 100.0)
+    rh[49], rh[50:80] = 90.0, 98.7
+    rh[[20, 60, 61, 150]] = np.nan
+    X = np.column_stack([rng.uniform(5, 50, 200), rh])
+    det = RHArtefact(rh_threshold=97.0, rh_max=99.0, min_readings=3).fit()
+    flags = det.predict(X)
+    held = [i for i in range(52, 80) if i not in (60, 61)]
+    assert flags[held].all() and not flags[[50, 51, 60, 61]].any()  # third reading in a row on; gaps skipped
+    assert np.isnan(det.decision_function(X)[[20, 60, 61, 150]]).all()
+    assert_chunked_equals_whole(det, X)
+    with pytest.raises(ValueError):
+        RHArtefact(min_readings=0).fit()

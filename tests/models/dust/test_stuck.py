@@ -54,15 +54,33 @@ def test_nan_neither_breaks_nor_extends_a_run() -> None:
         det.decision_function(x, times=t[::-1])
 
 
+def test_equal_readings_across_a_gap_need_min_samples() -> None:
+    t = 1.7e9 + np.r_[np.arange(10) * 10.0, 200.0 + np.arange(10) * 10.0]
+    x = np.r_[np.linspace(3.0, 4.0, 9), 5.2, 5.2, 5.2, 5.2, np.linspace(6.0, 7.0, 7)]
+    loose = StuckSensor(window_s=90.0, zero_window_s=60.0).fit().predict(x, times=t)
+    assert np.flatnonzero(loose).tolist() == [10, 11, 12]  # the dropout made a 2-reading "flat line"
+    det = StuckSensor(window_s=90.0, zero_window_s=60.0, min_samples=5).fit()
+    assert not det.predict(x, times=t).any()
+    stuck = np.r_[x[:10], np.full(10, 5.2)]
+    flags = det.predict(stuck, times=t)
+    assert np.flatnonzero(flags).tolist() == list(range(13, 20))  # fifth equal reading on
+    assert_chunked_equals_whole(det, stuck, t)
+    zeros = np.r_[x[:10], np.zeros(10)]
+    assert np.flatnonzero(det.predict(zeros, times=t)).tolist() == [17, 18, 19]  # zero run from t=200, window 60 s
+
+
 def test_chunked_equals_whole() -> None:
     t, x = _series(400, 1)
     x[100:220] = 5.0
     x[250:330] = 0.0
     x[[10, 105, 260]] = np.nan
     assert_chunked_equals_whole(StuckSensor(window_s=900.0, zero_window_s=600.0).fit(), x, t)
+    assert_chunked_equals_whole(StuckSensor(window_s=900.0, zero_window_s=600.0, min_samples=20).fit(), x, t)
 
 
 def test_protocol_and_validation() -> None:
     assert_protocol(StuckSensor())
     with pytest.raises(ValueError):
         StuckSensor(tolerance=-1).fit()
+    with pytest.raises(ValueError):
+        StuckSensor(min_samples=0).fit()
