@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -107,6 +108,18 @@ def create_app(
     return app
 
 
+def freeze_startup_heap() -> None:
+    """Keep the garbage collector off the objects of imports and app building, which live as long as the process.
+
+    A full collection walked those ~200k objects every few dozen requests that make many rows (a readings
+    chart), a ~100 ms pause each time; after ``gc.freeze`` a collection looks at request garbage only.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def app_from_env() -> FastAPI:
     """The application of one ``kipsense api --workers N`` process, configured from ``KIPSENSE_...`` variables."""
-    return create_app(settings=ApiSettings(), database_url=DatabaseSettings().database_url, mqtt=MqttSettings())
+    app = create_app(settings=ApiSettings(), database_url=DatabaseSettings().database_url, mqtt=MqttSettings())
+    freeze_startup_heap()
+    return app
