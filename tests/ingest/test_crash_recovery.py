@@ -24,13 +24,17 @@ def test_kill9_repeatedly_during_20k_messages_loses_and_duplicates_nothing(
     creds = provision(database_url, mqtt_settings, f"{uid}-k", 4)
     ids = [c.device_id for c in creds]
     per_device = 5_000
-    worker = WorkerProcess(mqtt_settings, database_url, group=uid, log_path=tmp_path / "worker.log")
+    # A 400 ms batch window keeps up to receive_maximum messages unacknowledged at any moment, and the paced
+    # stream (about 8 s) outlasts the kills, so every kill lands on messages in flight however fast the writer is.
+    worker = WorkerProcess(
+        mqtt_settings, database_url, group=uid, log_path=tmp_path / "worker.log", KIPSENSE_INGEST_FLUSH_MS="400"
+    )
     publisher = Publisher(creds)
     errors: list[BaseException] = []
 
     def publish() -> None:
         try:
-            publisher.publish(numbered_plan(ids, per_device))
+            publisher.publish(numbered_plan(ids, per_device), rate_per_device=600.0)
         except BaseException as exc:  # re-raised by the test below
             errors.append(exc)
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from models.cycler.counters import CapacityReset, CounterMonotonicity, previous_valid
-from tests.models.cycler.cycler_checks import assert_chunked_equals_whole, assert_protocol
 from tests.models.cycler.cycler_synth import synthetic_channel
+from tests.models.detector_checks import assert_chunked_equals_whole, assert_protocol
 
 
 def _stream() -> np.ndarray:

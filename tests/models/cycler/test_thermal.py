@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from models.cycler.thermal import ThermalExcursion
-from tests.models.cycler.cycler_checks import assert_chunked_equals_whole, assert_protocol
+from tests.models.detector_checks import assert_chunked_equals_whole, assert_protocol
 
 
 def _temps(n: int = 1200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

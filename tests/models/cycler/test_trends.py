@@ -5,8 +5,8 @@ import pytest
 
 from models.cycler.features import cycle_features
 from models.cycler.trends import CapacityFade, CoulombicEfficiencyDrop, KneeOnset, ResistanceGrowth
-from tests.models.cycler.cycler_checks import assert_chunked_equals_whole, assert_protocol
 from tests.models.cycler.cycler_synth import synthetic_channel
+from tests.models.detector_checks import assert_chunked_equals_whole, assert_protocol
 
 
 def _knee_curve(knee: int = 300, n: int = 450, seed: int = 0) -> np.ndarray:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from models.dust.drift import NeighbourDrift, distances_m, neighbours_of
-from tests.models.dust.dust_checks import assert_chunked_equals_whole, assert_protocol
+from tests.models.detector_checks import assert_chunked_equals_whole, assert_protocol
 
 # A cluster of five sensors ~100-300 m apart and one 20 km away.
 POSITIONS = ((52.0, 13.0), (52.001, 13.0), (52.0, 13.002), (52.002, 13.002), (51.999, 12.999), (52.2, 13.0))

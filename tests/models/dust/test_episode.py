@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from models.dust.episode import EpisodeJump, ShortTermMeanExceedance
-from tests.models.dust.dust_checks import assert_chunked_equals_whole, assert_protocol
+from tests.models.detector_checks import assert_chunked_equals_whole, assert_protocol
 
 DAY = 86_400.0
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from models.dust.rh import RHArtefact, growth_factor
-from tests.models.dust.dust_checks import assert_chunked_equals_whole, assert_protocol
+from tests.models.detector_checks import assert_chunked_equals_whole, assert_protocol
 
 
 def test_growth_follows_the_kappa_koehler_formula() -> None:

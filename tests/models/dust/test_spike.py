@@ -5,7 +5,7 @@ import pytest
 
 from models.detectors.base import NotFittedError
 from models.dust.spike import SpikeDetector
-from tests.models.dust.dust_checks import assert_chunked_equals_whole, assert_protocol
+from tests.models.detector_checks import assert_chunked_equals_whole, assert_protocol
 
 
 def _noisy(n: int, seed: int = 0) -> np.ndarray:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from models.dust.stuck import StuckSensor
-from tests.models.dust.dust_checks import assert_chunked_equals_whole, assert_protocol
+from tests.models.detector_checks import assert_chunked_equals_whole, assert_protocol
 
 
 def _series(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,4 @@
-"""Checks shared by the cycler detector tests: chunked == whole, JSON state, determinism."""
+"""Checks shared by the domain detector tests: chunked == whole, JSON state, determinism."""
 
 from __future__ import annotations
 
