@@ -184,18 +184,15 @@ def list_alerts(
         if value is not None:
             where.append(sql.SQL("{} = {}").format(sql.Identifier(column), sql.Placeholder(column)))
             params[column] = value
-    if sites is not None:
-        where.append(sql.SQL("site_id = ANY({})").format(sql.Placeholder("sites")))
-        params["sites"] = sites
-    if since is not None:
-        where.append(sql.SQL("last_time >= {}").format(sql.Placeholder("since")))
-        params["since"] = since
-    if until is not None:
-        where.append(sql.SQL("first_time < {}").format(sql.Placeholder("until")))
-        params["until"] = until
-    if before_id is not None:
-        where.append(sql.SQL("alert_id < {}").format(sql.Placeholder("before")))
-        params["before"] = before_id
+    for condition, name, bound in (
+        ("site_id = ANY({})", "sites", sites),
+        ("last_time >= {}", "since", since),
+        ("first_time < {}", "until", until),
+        ("alert_id < {}", "before", before_id),
+    ):
+        if bound is not None:
+            where.append(sql.SQL(condition).format(sql.Placeholder(name)))
+            params[name] = bound
     query = sql.SQL("SELECT {cols} FROM alerts{where} ORDER BY alert_id DESC LIMIT {n}").format(
         cols=sql.SQL(_COLS),
         where=sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL(""),
