@@ -83,6 +83,9 @@ class BaseDetector:
 
     #: Stable registry name ("ewma", "pca", ...); the class name is used when empty.
     name: ClassVar[str] = ""
+    #: The change the detector is built to see: ``"level"`` (a shifted mean) or ``"variability"`` (a changed
+    #: spread, which a level shift shows only as one large step).
+    change_kind: ClassVar[str] = "level"
 
     threshold_: float
 

@@ -13,9 +13,11 @@ from typing import Any
 
 from models.detectors.base import BaseDetector, State
 from models.detectors.charts import CUSUMChart, EWMAChart
+from models.detectors.diff_variance import DiffVarianceChart
 from models.detectors.dynamic_pca import DynamicPCA
 from models.detectors.iforest import IsolationForestDetector
 from models.detectors.pca import PCADetector
+from models.detectors.recentred import RecentredPCAChart
 from models.detectors.robust import RollingRobustZ
 from models.detectors.seasonal import SeasonalBaseline
 from models.detectors.shewhart import ShewhartChart
@@ -33,6 +35,8 @@ DETECTORS: Mapping[str, type[BaseDetector]] = MappingProxyType(
             PCADetector,
             DynamicPCA,
             IsolationForestDetector,
+            RecentredPCAChart,
+            DiffVarianceChart,
         )
     }
 )

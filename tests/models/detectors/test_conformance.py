@@ -16,6 +16,8 @@ CHECK_PARAMS: dict[str, dict[str, Any]] = {
     "robust_z": {"window": 15},
     "seasonal": {"period": 40, "n_bins": 8},
     "iforest": {"n_estimators": 25},
+    # short memory and blocks so the stream checks cross many recentring steps
+    "recentred_pca": {"n_components": 2, "statistic": "raw", "lam": 0.2, "memory": 40.0, "block": 7},
 }
 
 

@@ -7,7 +7,19 @@ import importlib
 
 import pytest
 
-MODULES = ["charts", "dynamic_pca", "iforest", "pca", "registry", "robust", "seasonal", "shewhart"]
+MODULES = [
+    "calibration",
+    "charts",
+    "diff_variance",
+    "dynamic_pca",
+    "iforest",
+    "pca",
+    "recentred",
+    "registry",
+    "robust",
+    "seasonal",
+    "shewhart",
+]
 
 
 @pytest.mark.parametrize("module", MODULES)

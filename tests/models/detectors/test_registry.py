@@ -11,7 +11,18 @@ from models.detectors.registry import DETECTORS, build_detector, detector_class,
 
 
 def test_stable_names() -> None:
-    assert set(DETECTORS) == {"ewma", "cusum", "shewhart", "robust_z", "seasonal", "pca", "dynamic_pca", "iforest"}
+    assert set(DETECTORS) == {
+        "ewma",
+        "cusum",
+        "shewhart",
+        "robust_z",
+        "seasonal",
+        "pca",
+        "dynamic_pca",
+        "iforest",
+        "recentred_pca",
+        "diff_variance",
+    }
     assert all(cls.name == name for name, cls in DETECTORS.items())
 
 
