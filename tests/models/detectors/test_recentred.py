@@ -12,6 +12,8 @@ from models.detectors.dynamic_pca import DynamicPCA
 from models.detectors.pca import PCADetector
 from models.detectors.recentred import RecentredPCAChart
 
+from .conformance import check_chunked_equals_whole
+
 
 def _process(n: int, seed: int, d: int = 6) -> np.ndarray:
     rng = np.random.default_rng(seed)
@@ -100,3 +102,11 @@ def test_invalid_parameters_are_refused() -> None:
     for params in ({"statistic": "q"}, {"lam": 0.0}, {"memory": -1.0}, {"block": 0}, {"folds": 1}):
         with pytest.raises(ValueError, match=r"statistic|lam|memory|folds"):
             RecentredPCAChart(n_components=2, **params).fit(X)
+
+
+@pytest.mark.parametrize("statistic", ["t2", "spe", "resid"])
+def test_lagged_charts_score_in_chunks_as_whole(statistic: str) -> None:
+    def make() -> RecentredPCAChart:
+        return RecentredPCAChart(n_components=4, statistic=statistic, lags=2, lam=0.3, memory=30.0, block=7)
+
+    check_chunked_equals_whole(make)
