@@ -17,11 +17,12 @@ from typing import Any, Final
 import psycopg
 
 from ingest.decoding import Outcome
-from kipsense.records import Record
 from store import devices as store_devices
 from store import quarantine as store_quarantine
 from store import readings as store_readings
 from store.quarantine import QuarantineItem
+from store.readings import Item
+from store.row_blocks import RowBlock
 
 Conn = psycopg.Connection[Any]
 
@@ -54,7 +55,7 @@ class Batch:
     def add(self, msg: Message) -> None:
         self.messages.append(msg)
         if msg.outcome is not None:
-            self.rows += len(msg.outcome.records)
+            self.rows += msg.outcome.rows
 
     def clear(self) -> None:
         self.messages.clear()
@@ -75,16 +76,17 @@ def _outcome(msg: Message) -> Outcome:
     return msg.outcome
 
 
-def _write(conn: Conn, records: list[Record], quarantined: list[QuarantineItem], worker: str) -> int:
+def _write(conn: Conn, records: list[Item], quarantined: list[QuarantineItem], worker: str) -> int:
     inserted = 0
     if records:
         now = datetime.now(UTC)
         inserted = store_readings.write_records(conn, records, received_at=now).inserted
         last: dict[str, datetime] = {}
         for rec in records:
+            at = rec.last_time if isinstance(rec, RowBlock) else rec.time
             seen = last.get(rec.device_id)
-            if seen is None or rec.time > seen:
-                last[rec.device_id] = rec.time
+            if seen is None or at > seen:
+                last[rec.device_id] = at
         store_devices.touch_seen(conn, device_ids=list(last), last_times=list(last.values()), received=now)
         store_readings.notify_new(conn)
     store_quarantine.add_many(conn, quarantined, worker=worker)
@@ -93,12 +95,12 @@ def _write(conn: Conn, records: list[Record], quarantined: list[QuarantineItem],
 
 def commit(conn: Conn, messages: Sequence[Message], *, worker: str) -> CommitResult:
     """Write the batch in one transaction; outage errors propagate with nothing written."""
-    records = [r for m in messages for r in _outcome(m).records]
+    records = [r for m in messages for r in _outcome(m).items]
     quarantined = [q for m in messages if (q := _outcome(m).quarantined) is not None]
     try:
         with conn.transaction():
             inserted = _write(conn, records, quarantined, worker)
-        return CommitResult(len(records), inserted, quarantined, 0)
+        return CommitResult(sum(_outcome(m).rows for m in messages), inserted, quarantined, 0)
     except OUTAGE_ERRORS:
         raise
     except psycopg.Error:
@@ -114,18 +116,18 @@ def _commit_one_by_one(conn: Conn, messages: Sequence[Message], *, worker: str) 
         if outcome.quarantined is not None:
             quarantined.append(outcome.quarantined)
             continue
-        if not outcome.records:
+        if not outcome.rows:
             continue
         try:
             with conn.transaction():
-                inserted += _write(conn, outcome.records, [], worker)
-            offered += len(outcome.records)
+                inserted += _write(conn, outcome.items, [], worker)
+            offered += outcome.rows
         except OUTAGE_ERRORS:
             raise
         except psycopg.Error as exc:
             rejected += 1
             detail = f"{type(exc).__name__}: {exc}"[:500]
-            device = outcome.records[0].device_id
+            device = outcome.device_id
             item = QuarantineItem(msg.topic, device, REJECTED, detail, msg.payload, msg.received_at)
             msg.outcome = Outcome(quarantined=item)
             quarantined.append(item)

@@ -22,12 +22,14 @@ from typing import Any, Final
 
 import psycopg
 
-from ingest.decoders import DecodeError, Reason, TimeWindow, decode_message, parse_topic
+from ingest.decoders import DecodeError, Reason, TimeWindow, columnar, decode_message, parse_topic
 from ingest.decoders.sparkplug import NAMESPACE, SparkplugDecoder, parse_sparkplug_topic, platform_device_id
 from ingest.directory import DeviceDirectory
 from kipsense.records import DeviceKind, Record
 from kipsense.settings import IngestSettings
 from store.quarantine import QuarantineItem
+from store.readings import Item
+from store.row_blocks import RowBlock
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +40,34 @@ _BUG_ERRORS: Final = (ValueError, TypeError, KeyError, IndexError, AttributeErro
 
 @dataclass(slots=True)
 class Outcome:
-    """What a message becomes: records (possibly none) or a quarantine item."""
+    """What a message becomes: records (possibly none) or a quarantine item.
+
+    A plain native JSON batch comes as ``block`` (binary COPY rows, see ``ingest.decoders.columnar``) instead
+    of ``records``; ``items`` gives either for writing, ``all_records`` typed records for the spool.
+    """
 
     records: list[Record] = field(default_factory=list)
     quarantined: QuarantineItem | None = None
     seq_gaps: int = 0
+    block: RowBlock | None = None
+
+    @property
+    def rows(self) -> int:
+        return len(self.records) if self.block is None else len(self.block)
+
+    @property
+    def items(self) -> list[Item]:
+        return list(self.records) if self.block is None else [self.block]
+
+    def all_records(self) -> list[Record]:
+        return self.records if self.block is None else self.block.records()
+
+    @property
+    def device_id(self) -> str | None:
+        """The device of the first reading (None without readings)."""
+        if self.block is not None:
+            return self.block.device_id
+        return self.records[0].device_id if self.records else None
 
 
 class MessageDecoder:
@@ -69,6 +94,13 @@ class MessageDecoder:
                 return self._sparkplug(conn, topic, payload, received_at)
             device_id, fmt = parse_topic(topic)
             kind = self._device_kind(conn, device_id)
+            if fmt == "json":
+                oldest, latest = self._window.bounds(received_at)
+                block = columnar.decode(
+                    payload, topic_device=device_id, kind=kind, received_at=received_at, oldest=oldest, latest=latest
+                )
+                if block is not None:
+                    return Outcome(block=block)
             records = decode_message(
                 fmt, payload, topic_device=device_id, kind=kind, received_at=received_at, window=self._window
             )

@@ -404,7 +404,8 @@ class IngestWorker:
         for msg in batch.messages:
             outcome = msg.outcome
             assert outcome is not None  # noqa: S101 - every message in a batch is decoded
-            lines.append(encode_line(msg.topic, msg.payload, msg.received_at, outcome.records, outcome.quarantined))
+            records = outcome.all_records()
+            lines.append(encode_line(msg.topic, msg.payload, msg.received_at, records, outcome.quarantined))
         try:
             self._spool.append(lines)
         except SpoolError:

@@ -18,6 +18,7 @@ import psycopg
 from psycopg import sql
 
 from kipsense.records import CyclerSample, DeviceEvent, DustReading, MetReading, ProcessValue, Record
+from store.row_blocks import BlockLayout, RowBlock, copy_payload
 
 Conn = psycopg.Connection[Any]
 
@@ -56,6 +57,17 @@ TABLES: dict[type, _Table] = {
 }
 
 
+#: Binary row layouts of the measuring tables, for readings decoded straight into COPY rows (``RowBlock``).
+BLOCK_LAYOUTS: dict[type, BlockLayout] = {
+    rtype: BlockLayout(spec.name, spec.columns, spec.types, rtype)
+    for rtype, spec in TABLES.items()
+    if rtype is not ProcessValue
+}
+
+#: What a batch write takes: typed records and pre-encoded blocks, in arrival order.
+Item = Record | RowBlock
+
+
 @dataclass(frozen=True, slots=True)
 class WriteStats:
     """Rows offered and rows actually new (the rest were already stored)."""
@@ -65,22 +77,43 @@ class WriteStats:
     conflicted_batches: int
 
 
-def _copy(conn: Conn, table: str, spec: _Table, rows: Sequence[Record], received_at: datetime) -> None:
-    stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+def _copy_stmt(table: str, spec: _Table) -> sql.Composed:
+    return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
         sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, (*spec.columns, "received_at")))
     )
+
+
+def _runs(rows: Sequence[Item]) -> list[list[Item]]:
+    """Consecutive records and consecutive blocks grouped, order kept (each run is one COPY)."""
+    runs: list[list[Item]] = []
+    for item in rows:
+        if runs and (type(item) is RowBlock) == (type(runs[-1][0]) is RowBlock):
+            runs[-1].append(item)
+        else:
+            runs.append([item])
+    return runs
+
+
+def _copy(conn: Conn, table: str, spec: _Table, rows: Sequence[Item], received_at: datetime) -> None:
+    # Rows go in arrival order: within one batch the first of two readings with the same key is the one kept.
+    stmt = _copy_stmt(table, spec)
     getter = spec.getter
-    with conn.cursor() as cur, cur.copy(stmt) as copy:
-        copy.set_types([*spec.types, "timestamptz"])
-        for rec in rows:
-            copy.write_row((*getter(rec), received_at))
+    with conn.cursor() as cur:
+        for run in _runs(rows):
+            with cur.copy(stmt) as copy:
+                if type(run[0]) is RowBlock:
+                    copy.write(copy_payload(run, received_at))  # type: ignore[arg-type]
+                    continue
+                copy.set_types([*spec.types, "timestamptz"])
+                for rec in run:
+                    copy.write_row((*getter(rec), received_at))
 
 
-def _write_table(conn: Conn, spec: _Table, rows: Sequence[Record], received_at: datetime) -> tuple[int, bool]:
+def _write_table(conn: Conn, spec: _Table, rows: Sequence[Item], received_at: datetime) -> tuple[int, bool]:
     try:
         with conn.transaction():
             _copy(conn, spec.name, spec, rows, received_at)
-        return len(rows), False
+        return _count(rows), False
     except psycopg.errors.UniqueViolation:
         pass
     stage = f"_stage_{spec.name}"
@@ -99,11 +132,16 @@ def _write_table(conn: Conn, spec: _Table, rows: Sequence[Record], received_at: 
     return cur.rowcount, True
 
 
-def write_records(conn: Conn, records: Sequence[Record], *, received_at: datetime) -> WriteStats:
-    """Write readings of any kind idempotently inside the caller's transaction."""
-    by_type: dict[type, list[Record]] = {}
+def _count(rows: Sequence[Item]) -> int:
+    return sum(len(r) if type(r) is RowBlock else 1 for r in rows)
+
+
+def write_records(conn: Conn, records: Sequence[Item], *, received_at: datetime) -> WriteStats:
+    """Write readings of any kind (records or ``RowBlock``s) idempotently inside the caller's transaction."""
+    by_type: dict[type, list[Item]] = {}
     for rec in records:
-        by_type.setdefault(type(rec), []).append(rec)
+        rtype = rec.layout.record if type(rec) is RowBlock else type(rec)
+        by_type.setdefault(rtype, []).append(rec)
     inserted = conflicted = 0
     for rtype, rows in by_type.items():
         if rtype is DeviceEvent:
@@ -112,7 +150,7 @@ def write_records(conn: Conn, records: Sequence[Record], *, received_at: datetim
         n, staged = _write_table(conn, TABLES[rtype], rows, received_at)
         inserted += n
         conflicted += staged
-    return WriteStats(len(records), inserted, conflicted)
+    return WriteStats(_count(records), inserted, conflicted)
 
 
 def insert_one(
@@ -128,7 +166,7 @@ def insert_one(
     return conn.execute(stmt, (*spec.getter(record), received_at)).rowcount
 
 
-def _write_events(conn: Conn, events: Sequence[Record]) -> int:
+def _write_events(conn: Conn, events: Sequence[Item]) -> int:
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO device_events (device_id, time, event, detail) VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
