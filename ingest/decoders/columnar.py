@@ -111,6 +111,9 @@ def decode(
     """The message as one block when it is a plain batch the fast path takes, else None (use the strict path)."""
     if kind is DeviceKind.PROCESS or received_at.tzinfo is None or len(payload) > MAX_PAYLOAD_BYTES:
         return None
+    # Single readings and short lists are left to the strict decoder before parsing, so they are parsed once.
+    if payload.lstrip()[:1] != b"[" or payload.count(b"{") < MIN_READINGS:
+        return None
     doc = _loads_fast(payload)
     if type(doc) is not list or not MIN_READINGS <= len(doc) <= _MAX_READINGS:
         return None
