@@ -456,6 +456,8 @@ def report(r: dict[str, Any]) -> str:
             "  waiting for PostgreSQL, most of it for the server to finish the COPY (inserting into the hypertable",
             "  and its three indexes on the same two cores as Mosquitto and the worker). The database is the limit",
             "  now; what is left to overlap is decoding the next batch while the server finishes the COPY.",
+            "  The batched drain is short (200,000 readings, one to two seconds from connect to the last ack, the",
+            "  connect and the first batch included), so its figure moves by about a fifth between runs.",
             "- Naive-bridge ratio: the naive bridge (3,000 messages) and the single-message drain each move by",
             "  about 10 % between runs on the shared machine, so the ratio lands just under or just over 10x.",
             "- Latency: a batch is committed when it holds the broker's whole in-flight window (nothing more can",
