@@ -8,9 +8,12 @@ these out-of-fold scores.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from models.detectors.base import FloatArray
 
@@ -42,3 +45,35 @@ def cv_limit(fit_score: FitScore, X: FloatArray, folds: int, quantile: float) ->
     if not 0.0 < quantile < 1.0:
         raise ValueError(f"quantile must be in (0, 1), got {quantile}")
     return float(np.quantile(out_of_fold_scores(fit_score, X, folds), quantile))
+
+
+class _Limited(Protocol):
+    """A detector whose ``threshold_`` comes from out-of-fold scores of its training rows."""
+
+    quantile: float
+    folds: int
+    threshold_: float
+
+    def get_params(self) -> dict[str, Any]: ...
+
+    def decision_function(self, X: ArrayLike) -> FloatArray: ...
+
+
+D = TypeVar("D", bound=_Limited)
+
+
+def detector_limit(detector: D, X: FloatArray, prepare: Callable[[D, FloatArray], None]) -> float:
+    """:func:`cv_limit` for ``detector``: each fold is scored by a copy built with the same parameters.
+
+    ``prepare(copy, train)`` fits the copy's model on the other folds; the copy scores with its flag gate
+    open (``threshold_ = inf``), so statistics that act on their own flags score as if nothing was flagged.
+    """
+    params = detector.get_params()
+
+    def fit_score(train: FloatArray, held_out: FloatArray) -> FloatArray:
+        copy = type(detector)(**params)
+        prepare(copy, train)
+        copy.threshold_ = math.inf
+        return copy.decision_function(held_out)
+
+    return cv_limit(fit_score, X, int(detector.folds), float(detector.quantile))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Self
 
 import numpy as np
@@ -10,7 +9,7 @@ from numpy.typing import ArrayLike
 from scipy.signal import lfilter
 
 from models.detectors.base import FloatArray, State, StreamingDetector, as_2d, check_is_fitted
-from models.detectors.calibration import cv_limit
+from models.detectors.calibration import detector_limit
 
 #: Smallest variance ratio kept before the log, so a frozen signal scores large but finite.
 _FLOOR = 1e-3
@@ -57,15 +56,7 @@ class DiffVarianceChart(StreamingDetector):
         """Learn the scale of the first differences and set ``threshold_`` from out-of-fold scores."""
         A = as_2d(X)
         self._fit_scale(A)
-        params = self.get_params()
-
-        def fit_score(train: FloatArray, held_out: FloatArray) -> FloatArray:
-            calibration = type(self)(**params)
-            calibration._fit_scale(train)
-            calibration.threshold_ = math.inf
-            return calibration.decision_function(held_out)
-
-        self.threshold_ = cv_limit(fit_score, A, int(self.folds), float(self.quantile))
+        self.threshold_ = detector_limit(self, A, DiffVarianceChart._fit_scale)
         return self
 
     def _fit_scale(self, A: FloatArray) -> None:

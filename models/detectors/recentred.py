@@ -24,7 +24,7 @@ from numpy.typing import ArrayLike
 from scipy.signal import lfilter
 
 from models.detectors.base import FloatArray, State, StreamingDetector, as_2d, check_is_fitted
-from models.detectors.calibration import cv_limit
+from models.detectors.calibration import detector_limit
 from models.detectors.dynamic_pca import lagged
 from models.detectors.pca import PCADetector
 
@@ -118,15 +118,7 @@ class RecentredPCAChart(StreamingDetector):
         """Fit the PCA model on ``X`` and set ``threshold_`` from out-of-fold scores of ``X``."""
         A = as_2d(X)
         self._fit_model(A)
-        params = self.get_params()
-
-        def fit_score(train: FloatArray, held_out: FloatArray) -> FloatArray:
-            calibration = type(self)(**params)
-            calibration._fit_model(train)
-            calibration.threshold_ = math.inf  # recentre without the gate
-            return calibration.decision_function(held_out)
-
-        self.threshold_ = cv_limit(fit_score, A, int(self.folds), float(self.quantile))
+        self.threshold_ = detector_limit(self, A, RecentredPCAChart._fit_model)
         return self
 
     def _fit_model(self, A: FloatArray) -> None:
