@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike
 
-from models.detectors.base import FloatArray
+from models.detectors.base import FloatArray, as_2d
 
 #: ``fit_score(train, held_out)``: fit on ``train``, return the scores of ``held_out`` scored as one stream.
 FitScore = Callable[[FloatArray, FloatArray], FloatArray]
@@ -62,12 +62,15 @@ class _Limited(Protocol):
 D = TypeVar("D", bound=_Limited)
 
 
-def detector_limit(detector: D, X: FloatArray, prepare: Callable[[D, FloatArray], None]) -> float:
-    """:func:`cv_limit` for ``detector``: each fold is scored by a copy built with the same parameters.
+def fit_with_fold_limit(detector: D, X: ArrayLike, prepare: Callable[[D, FloatArray], None]) -> D:
+    """Fit ``detector`` with ``prepare(detector, X)``; set ``threshold_`` by :func:`cv_limit`.
 
-    ``prepare(copy, train)`` fits the copy's model on the other folds; the copy scores with its flag gate
-    open (``threshold_ = inf``), so statistics that act on their own flags score as if nothing was flagged.
+    Each fold is scored by a copy built with the same parameters: ``prepare(copy, train)`` fits it on the
+    other folds, and it scores with its flag gate open (``threshold_ = inf``), so statistics that act on
+    their own flags score as if nothing was flagged.
     """
+    A = as_2d(X)
+    prepare(detector, A)
     params = detector.get_params()
 
     def fit_score(train: FloatArray, held_out: FloatArray) -> FloatArray:
@@ -76,4 +79,5 @@ def detector_limit(detector: D, X: FloatArray, prepare: Callable[[D, FloatArray]
         copy.threshold_ = math.inf
         return copy.decision_function(held_out)
 
-    return cv_limit(fit_score, X, int(detector.folds), float(detector.quantile))
+    detector.threshold_ = cv_limit(fit_score, A, int(detector.folds), float(detector.quantile))
+    return detector

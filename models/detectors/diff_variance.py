@@ -9,7 +9,7 @@ from numpy.typing import ArrayLike
 from scipy.signal import lfilter
 
 from models.detectors.base import FloatArray, State, StreamingDetector, as_2d, check_is_fitted
-from models.detectors.calibration import detector_limit
+from models.detectors.calibration import fit_with_fold_limit
 
 #: Smallest variance ratio kept before the log, so a frozen signal scores large but finite.
 _FLOOR = 1e-3
@@ -54,10 +54,7 @@ class DiffVarianceChart(StreamingDetector):
 
     def fit(self, X: ArrayLike, y: ArrayLike | None = None) -> Self:
         """Learn the scale of the first differences and set ``threshold_`` from out-of-fold scores."""
-        A = as_2d(X)
-        self._fit_scale(A)
-        self.threshold_ = detector_limit(self, A, DiffVarianceChart._fit_scale)
-        return self
+        return fit_with_fold_limit(self, X, DiffVarianceChart._fit_scale)
 
     def _fit_scale(self, A: FloatArray) -> None:
         if not 0.0 < self.lam <= 1.0:

@@ -24,7 +24,7 @@ from numpy.typing import ArrayLike
 from scipy.signal import lfilter
 
 from models.detectors.base import FloatArray, State, StreamingDetector, as_2d, check_is_fitted
-from models.detectors.calibration import detector_limit
+from models.detectors.calibration import fit_with_fold_limit
 from models.detectors.dynamic_pca import lagged
 from models.detectors.pca import PCADetector
 
@@ -116,10 +116,7 @@ class RecentredPCAChart(StreamingDetector):
 
     def fit(self, X: ArrayLike, y: ArrayLike | None = None) -> Self:
         """Fit the PCA model on ``X`` and set ``threshold_`` from out-of-fold scores of ``X``."""
-        A = as_2d(X)
-        self._fit_model(A)
-        self.threshold_ = detector_limit(self, A, RecentredPCAChart._fit_model)
-        return self
+        return fit_with_fold_limit(self, X, RecentredPCAChart._fit_model)
 
     def _fit_model(self, A: FloatArray) -> None:
         if self.statistic not in STATISTICS:
