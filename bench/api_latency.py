@@ -64,8 +64,8 @@ def _fill(url: str, args: argparse.Namespace, end: datetime) -> tuple[list[str],
             alerts = synthetic.fill_alerts(
                 conn, n=args.alerts, devices=devices, start=end - timedelta(days=365), step_s=300
             )
-        # vacuumed like settled history (hint bits and visibility map set), not measured as a fresh bulk load
-        conn.execute("VACUUM ANALYZE")
+    # vacuumed like settled history (hint bits and visibility map set), not measured as a fresh bulk load
+    admin.vacuum_analyze(url)
     return devices, rows, alerts
 
 

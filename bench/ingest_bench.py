@@ -45,12 +45,13 @@ from store.db import connect
 
 COMMAND = ".venv/bin/python bench/ingest.py"
 ROOT = Path(__file__).resolve().parent.parent
-N_SINGLE = 30_000
-N_BATCHED_MESSAGES = 4_000
+N_SINGLE = 60_000
+N_BATCHED_MESSAGES = 10_000
 BATCH = 50
-N_NAIVE = 3_000
+N_NAIVE = 8_000
 N_COPY = 200_000
 LATENCY_S = 12.0
+LATENCY_REPEATS = 3  # the high-rate latency is measured this many times; the median run is reported
 LOW_RATE = 1_000.0  # msg/s, a second latency point well below saturation
 RECEIVE_MAXIMUM = 1_000
 PACING_TICK_S = 0.002  # a paced publisher sends what is due in bursts at most this far apart
@@ -246,6 +247,7 @@ def ingest_drain(b: Bench, payloads: Callable[[int], list[bytes]], messages: int
         time.sleep(0.01)
     elapsed = time.perf_counter() - started
     w.stop()
+    _discard_session(b, SLOTS[0])
     if w.stats.quarantined_snapshot():
         raise SystemExit(f"quarantined: {w.stats.quarantined_snapshot()}")
     return messages / elapsed, w.stats.rows
@@ -292,6 +294,8 @@ def two_workers(b: Bench) -> float:
             p.terminate()
         for p in procs:
             p.wait(timeout=30)
+        for slot in SLOTS:
+            _discard_session(b, slot)
     return N_SINGLE / elapsed
 
 
@@ -382,6 +386,7 @@ def latency(b: Bench, rate: float) -> tuple[float, float, int]:
     while w.stats.acked < 4 * per_device:
         time.sleep(0.05)
     w.stop()
+    _discard_session(b, SLOTS[0])
     with connect(b.url) as conn:
         rows = store_readings.stored_seqs(conn, table="dust_readings", device_ids=[c.device_id for c in creds])
     lags = np.array([(r.received_at - r.time).total_seconds() * 1000 for r in rows])
@@ -420,7 +425,10 @@ def report(r: dict[str, Any]) -> str:
         ],
         [
             f"publish -> commit at {r['latency_rate_msgs_per_s']:,.0f} msg/s",
-            f"p50 {r['publish_to_commit_p50_ms']:.0f} ms, p99 {r['publish_to_commit_p99_ms']:.0f} ms",
+            f"p50 {r['publish_to_commit_p50_ms']:.0f} ms, p99 {r['publish_to_commit_p99_ms']:.0f} ms (median of "
+            f"{len(r['publish_to_commit_p99_runs_ms'])} runs; p99 of each: "
+            + ", ".join(f"{v:.0f}" for v in r["publish_to_commit_p99_runs_ms"])
+            + " ms)",
             f"target p99 <= 200 ms: {_verdict(r['publish_to_commit_p99_ms'] <= 200)}",
         ],
         [
@@ -456,15 +464,28 @@ def report(r: dict[str, Any]) -> str:
             "  waiting for PostgreSQL, most of it for the server to finish the COPY (inserting into the hypertable",
             "  and its three indexes on the same two cores as Mosquitto and the worker). The database is the limit",
             "  now; what is left to overlap is decoding the next batch while the server finishes the COPY.",
-            "  The batched drain is short (200,000 readings, one to two seconds from connect to the last ack, the",
-            "  connect and the first batch included), so its figure moves by about a fifth between runs.",
-            "- Naive-bridge ratio: the naive bridge (3,000 messages) and the single-message drain each move by",
-            "  about 10 % between runs on the shared machine, so the ratio lands just under or just over 10x.",
+            f"  The batched drain moves {N_BATCHED_MESSAGES * BATCH:,} readings (connect and first batch included).",
+            f"- Naive-bridge ratio: the naive bridge ({N_NAIVE:,} messages) and the single-message drain",
+            f"  ({N_SINGLE:,} messages) each move by about 10 % between runs on the shared machine. The single drain",
+            "  is within a few per cent of the bare subscriber, so the ratio is bounded by how many times faster",
+            "  than an INSERT + commit per message paho itself can receive on the machine (about 10-11x here).",
             "- Latency: a batch is committed when it holds the broker's whole in-flight window (nothing more can",
             "  arrive before an ack) or `flush_ms` (50 ms) after its oldest message arrived. The paced publishers",
             f"  send what is due in bursts at most {PACING_TICK_S * 1000:.0f} ms apart (sleeping once per message",
             "  made the load generator take more than half of the two CPUs); each message is still stamped right",
-            "  before its own publish.",
+            "  before its own publish. At half the single-message rate the two CPUs are shared by two publisher",
+            "  processes, Mosquitto, PostgreSQL and the worker; p99 per second of one run ranges from about 65 to",
+            "  220 ms (highest in the first second, while publishers connect), so the p99 of one 12 s run moves by",
+            "  about a quarter between runs: the median of three runs is reported, with each run's figure.",
+            "  The tail grows with what the run has already written: separate runs of the 12 s measurement at",
+            "  14,500 msg/s (three each) gave p99 142-172 ms on an empty table, 192-232 ms after 800,000 rows of",
+            "  COPY into it (as here, after the drains), 126-187 ms after the same fill and a CHECKPOINT; the",
+            "  p50 stays at 33-37 ms throughout. So the misses are pauses of the shared two CPUs (the server's",
+            "  writing of dirty pages and WAL after a bulk load among them), not a queue that builds up. Earlier",
+            "  runs on a slower two-CPU machine, where half the single-message rate was 10,224 msg/s, met the",
+            "  target (p99 194 ms). Every drain and the latency run drop their broker session when done: a",
+            "  disconnected shared subscription left behind kept queueing the later phases' messages (a 217 MB",
+            "  persistence file written every 10 s), which had doubled the tail.",
         ]
     )
 
@@ -483,9 +504,14 @@ def main() -> None:
         results["naive_bridge_msgs_per_s"] = naive_bridge(b)
         results["two_workers_msgs_per_s"] = two_workers(b)
         rate = results["ingest_single_msgs_per_s"] / 2
-        p50, p99, n = latency(b, rate)
+        runs = sorted((latency(b, rate) for _ in range(LATENCY_REPEATS)), key=lambda run: run[1])
+        p50, p99, n = runs[len(runs) // 2]
         results.update(
-            publish_to_commit_p50_ms=p50, publish_to_commit_p99_ms=p99, latency_rate_msgs_per_s=rate, latency_rows=n
+            publish_to_commit_p50_ms=p50,
+            publish_to_commit_p99_ms=p99,
+            publish_to_commit_p99_runs_ms=[run[1] for run in runs],
+            latency_rate_msgs_per_s=rate,
+            latency_rows=n,
         )
         p50_low, p99_low, _ = latency(b, LOW_RATE)
         results.update(publish_to_commit_low_rate_p50_ms=p50_low, publish_to_commit_low_rate_p99_ms=p99_low)
