@@ -19,7 +19,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -51,11 +50,11 @@ def _fill(conn: Conn, devices: int, days: int, step: int, end: datetime) -> int:
 
 
 def _raw(conn: Conn, device: str, start: datetime, end: datetime, bucket_s: int) -> int:
-    query = sql.SQL(
-        "SELECT time_bucket(make_interval(secs => %s), time) AS b, avg(pm10), min(pm10), max(pm10), count(pm10)"
-        " FROM dust_readings WHERE device_id = %s AND time >= %s AND time < %s GROUP BY b ORDER BY b"
+    return len(
+        readings.raw_bucketed(
+            conn, table="dust_readings", device_id=device, metric="pm10", start=start, end=end, bucket_s=bucket_s
+        )
     )
-    return len(conn.execute(query, (bucket_s, device, start, end)).fetchall())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 def _measure(conn: Conn, args: argparse.Namespace) -> dict[str, float]:
     end = datetime.now(UTC).replace(second=0, microsecond=0)
     total = _fill(conn, args.devices, args.days, args.step, end)
-    conn.execute("ANALYZE")
+    admin.analyze(conn)
     t0 = time.perf_counter()
     rollups.refresh(conn, source="dust_readings")
     first = time.perf_counter() - t0
@@ -130,16 +129,13 @@ def _measure(conn: Conn, args: argparse.Namespace) -> dict[str, float]:
     device = "bench-000"
     start = end - timedelta(days=args.days)
     week = end - timedelta(days=7)
-    size = conn.execute("SELECT hypertable_size('dust_readings') AS b").fetchone()
-    rollup_size = conn.execute(
-        "SELECT hypertable_size('dust_rollup_1m') AS m, hypertable_size('dust_rollup_1h') AS h"
-    ).fetchone()
-    if size is None or rollup_size is None:
-        raise RuntimeError("hypertable sizes unavailable")
+    size = admin.hypertable_bytes(conn, "dust_readings")
+    rollup_1m = admin.hypertable_bytes(conn, "dust_rollup_1m")
+    rollup_1h = admin.hypertable_bytes(conn, "dust_rollup_1h")
     out: dict[str, float] = {
-        "raw_bytes_per_row": size["b"] / total,
-        "rollup_1m_bytes_per_sensor_day": rollup_size["m"] / (args.devices * args.days),
-        "rollup_1h_bytes_per_sensor_day": rollup_size["h"] / (args.devices * args.days),
+        "raw_bytes_per_row": size / total,
+        "rollup_1m_bytes_per_sensor_day": rollup_1m / (args.devices * args.days),
+        "rollup_1h_bytes_per_sensor_day": rollup_1h / (args.devices * args.days),
         "rows": float(total),
         "first_pass_rows_per_s": total / first,
         "incremental_pass_s": incremental,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
+from store.db import Conn
+
 
 def ensure_database(admin_url: str, name: str) -> bool:
     """Create database ``name`` unless it exists; True when it was created."""
@@ -29,3 +31,16 @@ def vacuum_analyze(url: str) -> None:
     """
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
+
+
+def analyze(conn: Conn) -> None:
+    """Refresh the planner statistics of the connected database (after a bulk fill)."""
+    conn.execute("ANALYZE")
+
+
+def hypertable_bytes(conn: Conn, table: str) -> int:
+    """On-disk size of hypertable ``table``: its chunks with their indexes and TOAST."""
+    row = conn.execute("SELECT hypertable_size(%s::regclass) AS b", (table,)).fetchone()
+    if row is None or row["b"] is None:
+        raise ValueError(f"{table!r} is not a hypertable")
+    return int(row["b"])

@@ -272,6 +272,17 @@ def bucketed(
         )
         if rolled is not None:
             return rolled
+    return raw_bucketed(conn, table=table, device_id=device_id, metric=metric, start=start, end=end, bucket_s=bucket_s)
+
+
+def raw_bucketed(
+    conn: Conn, *, table: str, device_id: str, metric: str, start: datetime, end: datetime, bucket_s: int
+) -> list[Bucket]:
+    """:func:`bucketed` computed from the raw rows only (no rollup), oldest first."""
+    from store.scoring import METRICS
+
+    if metric not in METRICS.get(table, ()):
+        raise ValueError(f"{metric!r} is not a metric of {table}")
     query = sql.SQL(
         "SELECT time_bucket(make_interval(secs => %(b)s), time) AS bucket, avg({m})::float8 AS mean,"
         " min({m})::float8 AS mn, max({m})::float8 AS mx, count({m}) AS n FROM {t}"
