@@ -14,10 +14,24 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+def port_bindable(port: int, host: str = "127.0.0.1") -> bool:
+    """True when a listener could bind ``host:port`` now.
+
+    A port nobody listens on may still be held: as the local end of a client connection from the ephemeral
+    range, or by a socket bound but not yet listening. A server started there fails with "address in use".
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
 def free_port_from(start: int, taken: set[int]) -> int:
-    """First port at or above ``start`` that nothing listens on and is not in ``taken``."""
+    """First port at or above ``start`` that nothing listens on or holds, and is not in ``taken``."""
     port = start
-    while port in taken or port_in_use(port):
+    while port in taken or port_in_use(port) or not port_bindable(port):
         port += 1
         if port > start + 200:
             raise RuntimeError(f"no free port in {start}..{start + 200}")

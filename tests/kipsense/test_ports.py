@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kipsense.stack.ports import free_port_from, load_or_choose, port_in_use
+from kipsense.stack.ports import free_port_from, load_or_choose, port_bindable, port_in_use
 
 
 @pytest.fixture
@@ -43,3 +43,12 @@ def test_a_remembered_port_is_kept_even_when_taken_later(held_port: int, tmp_pat
     state = tmp_path / "ports.json"
     state.write_text(json.dumps({"postgres": held_port}))
     assert load_or_choose(state, {"postgres": 55432}) == {"postgres": held_port}
+
+
+def test_a_port_bound_without_listening_is_not_chosen() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))  # held, but nothing accepts connections on it
+        held = sock.getsockname()[1]
+        assert not port_in_use(held)
+        assert not port_bindable(held)
+        assert free_port_from(held, set()) > held
