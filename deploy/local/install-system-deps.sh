@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the local stack needs: PostgreSQL server + headers, the timescaledb extension,
-# Mosquitto + clients (and a newer broker build where the packaged one is old, see below). Idempotent: a machine that already has everything is left alone and nothing needs root.
+# Mosquitto + clients. Idempotent: a machine that already has everything is left alone and nothing needs root.
 # TimescaleDB comes from apt when the distribution offers postgresql-<ver>-timescaledb; otherwise it is built
 # from Debian's own source package of the next release against the installed server, and the built tree is
 # cached outside the clone (KIPSENSE_BUILD_CACHE, default /var/cache/kipsense) so a second run is instant.
@@ -25,28 +25,6 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
-# deb-src entries of the next Debian release, for building what this release ships too old or not at all.
-newer_sources() {
-  local src_list=/etc/apt/sources.list.d/kipsense-deb-src.sources
-  if [ ! -f "$src_list" ]; then
-    cat > "$src_list" <<SRC
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: trixie
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-    apt-get update -qq
-    apt_updated=1
-  fi
-}
-build_tools() {
-  local p
-  for p in build-essential libssl-dev dpkg-dev "$@"; do
-    have_pkg "$p" || apt_install "$p"
-  done
-}
-
 missing=()
 for p in postgresql postgresql-contrib mosquitto mosquitto-clients; do
   have_pkg "$p" || missing+=("$p")
@@ -56,35 +34,6 @@ if ! python3 -c "import venv, ensurepip" >/dev/null 2>&1; then
   missing+=(python3-venv)
 fi
 [ "${#missing[@]}" -eq 0 ] || apt_install "${missing[@]}"
-
-# Mosquitto: the broker of Debian 12 (2.0.11) crashed (segfault, general protection fault) under the
-# benchmarks' load and once during the suite; later 2.0.x releases fix a series of broker crashes. When the
-# packaged broker is older than 2.0.18, the broker alone is built from the next release's source package
-# (about 10 s; the build is cached like the extension below) and installed as /usr/local/lib/kipsense/mosquitto,
-# which the local stack prefers. The packaged clients and service are left as they are.
-mq_bin=/usr/local/lib/kipsense/mosquitto
-mq_ver="$(dpkg-query -W -f='${Version}' mosquitto 2>/dev/null || echo 0)"
-if dpkg --compare-versions "$mq_ver" lt 2.0.18 && [ ! -x "$mq_bin" ]; then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "kipsense: warning: the local stack uses Mosquitto ${mq_ver}, which has known crashes; run $0 once as root to build a newer broker" >&2
-  else
-    mq_cache="${cache_root}/mosquitto"
-    if [ ! -x "${mq_cache}/mosquitto" ]; then
-      build_tools
-      newer_sources
-      rm -rf "$mq_cache"
-      mkdir -p "$mq_cache"
-      (cd "$mq_cache" && apt-get source -qq mosquitto/trixie >/dev/null 2>&1)
-      mq_src="$(find "$mq_cache" -maxdepth 1 -mindepth 1 -type d -name 'mosquitto-*' | head -n 1)"
-      [ -n "$mq_src" ] || { echo "kipsense: apt-get source mosquitto produced no source tree" >&2; exit 1; }
-      make -C "$mq_src" -j "$(nproc)" binary WITH_DOCS=no WITH_WEBSOCKETS=no WITH_CJSON=no WITH_SRV=no \
-        WITH_SYSTEMD=no >/dev/null 2>&1
-      cp "${mq_src}/src/mosquitto" "${mq_cache}/mosquitto"
-    fi
-    install -D -m 0755 "${mq_cache}/mosquitto" "$mq_bin"
-    echo "kipsense: Mosquitto $("$mq_bin" -h 2>/dev/null | head -n 1 | awk '{print $3}') built from source for the local stack"
-  fi
-fi
 
 pg_ver="$(ls /usr/lib/postgresql | sort -V | tail -n 1)"
 pg_config="/usr/lib/postgresql/${pg_ver}/bin/pg_config"
@@ -107,8 +56,21 @@ fi
 # Build from Debian's source package of the newer release.
 build_cache="${cache_root}/timescaledb-pg${pg_ver}"
 if [ ! -f "${build_cache}/build/install_manifest.done" ]; then
-  build_tools cmake
-  newer_sources
+  have_pkg cmake || apt_install cmake
+  have_pkg build-essential || apt_install build-essential
+  have_pkg libssl-dev || apt_install libssl-dev
+  have_pkg dpkg-dev || apt_install dpkg-dev
+  src_list=/etc/apt/sources.list.d/kipsense-deb-src.sources
+  if [ ! -f "$src_list" ]; then
+    cat > "$src_list" <<SRC
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+    apt-get update -qq
+  fi
   rm -rf "$build_cache"
   mkdir -p "$build_cache"
   (cd "$build_cache" && apt-get source -qq timescaledb >/dev/null 2>&1)
