@@ -260,10 +260,7 @@ def bucketed(
     conn: Conn, *, table: str, device_id: str, metric: str, start: datetime, end: datetime, bucket_s: int
 ) -> list[Bucket]:
     """``time_bucket`` aggregates of ``metric`` for start <= time < end, oldest first."""
-    from store.scoring import METRICS  # one whitelist of readable metrics
-
-    if metric not in METRICS.get(table, ()):
-        raise ValueError(f"{metric!r} is not a metric of {table}")
+    _check_metric(table, metric)
     if bucket_s >= 60:  # long ranges: the maintained rollups answer exactly when they cover the range
         from store import rollups
 
@@ -272,17 +269,27 @@ def bucketed(
         )
         if rolled is not None:
             return rolled
-    return raw_bucketed(conn, table=table, device_id=device_id, metric=metric, start=start, end=end, bucket_s=bucket_s)
+    return _raw_buckets(conn, table, device_id, metric, start, end, bucket_s)
 
 
 def raw_bucketed(
     conn: Conn, *, table: str, device_id: str, metric: str, start: datetime, end: datetime, bucket_s: int
 ) -> list[Bucket]:
     """:func:`bucketed` computed from the raw rows only (no rollup), oldest first."""
-    from store.scoring import METRICS
+    _check_metric(table, metric)
+    return _raw_buckets(conn, table, device_id, metric, start, end, bucket_s)
+
+
+def _check_metric(table: str, metric: str) -> None:
+    from store.scoring import METRICS  # one whitelist of readable metrics
 
     if metric not in METRICS.get(table, ()):
         raise ValueError(f"{metric!r} is not a metric of {table}")
+
+
+def _raw_buckets(
+    conn: Conn, table: str, device_id: str, metric: str, start: datetime, end: datetime, bucket_s: int
+) -> list[Bucket]:
     query = sql.SQL(
         "SELECT time_bucket(make_interval(secs => %(b)s), time) AS bucket, avg({m})::float8 AS mean,"
         " min({m})::float8 AS mn, max({m})::float8 AS mx, count({m}) AS n FROM {t}"
