@@ -29,6 +29,9 @@ class ExceedancePublic(BaseModel):
     data_capture: float
     exceedance_days: int
     max_daily_mean: float | None
+    min_data_capture: float
+    verdict: Literal["complies", "exceeds", "insufficient data", "no allowance"]
+    #: True/False only with a verdict; None for "insufficient data" and "no allowance".
     complies: bool | None
 
 

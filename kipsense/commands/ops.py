@@ -143,10 +143,12 @@ def cmd_exceedance(args: argparse.Namespace) -> int:
         _out(json.dumps([asdict(r) for r in rows], indent=1))
     else:
         for r in rows:
-            verdict = "-" if r.complies is None else ("complies" if r.complies else "EXCEEDS")
+            verdict = r.verdict.upper() if r.verdict == exceedance.EXCEEDS else r.verdict
+            if r.verdict == exceedance.INSUFFICIENT:
+                verdict += f" (a verdict needs {r.min_data_capture:.0%})"
             _out(
                 f"{r.device_id:20} {r.metric:5} > {r.limit:g}: {r.exceedance_days:3} days"
-                f" (allowed {r.allowed_days}), {r.valid_days} valid days ({r.data_capture:.0%}) {verdict}"
+                f" (allowed {r.allowed_days}), {r.valid_days} valid days ({r.data_capture:.1%}) {verdict}"
             )
     return 0
 

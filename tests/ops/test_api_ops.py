@@ -76,8 +76,13 @@ def test_exceedance_json_and_csv(client: TestClient, tokens: dict[str, str]) -> 
     r = client.get("/exceedance", params={"year": 2023, "format": "csv"}, headers=_auth(tokens["operator"]))
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(r.text)))
-    assert [(x["device_id"], x["limit"], x["exceedance_days"], x["complies"]) for x in rows] == [
-        ("api-a", "50.0", "1", "True")
+    # One valid day of 365 is far from the 90 % data capture a verdict needs.
+    assert [(x["device_id"], x["limit"], x["exceedance_days"], x["verdict"], x["complies"]) for x in rows] == [
+        ("api-a", "50.0", "1", "insufficient data", "")
+    ]
+    r = client.get("/exceedance", params={"year": 2023}, headers=_auth(tokens["operator"]))
+    assert [(x["verdict"], x["complies"], x["min_data_capture"]) for x in r.json()["data"]] == [
+        ("insufficient data", None, 0.9)
     ]
 
 
