@@ -4,6 +4,10 @@
 task that judges every active device, stores the result and keeps two alerts per device in step with it:
 ``device_offline`` (major) while it is silent and ``device_degraded`` (warning) while it reports badly. Both are
 raised once and kept current while the condition lasts, and cleared by the system when it ends.
+
+Clock skew is judged on live traffic: ``store.health.traffic`` measures it on the device's freshest reading of
+the window, so history a device back-fills after an outage (readings stamped hours before they arrive) does
+not make its clock look wrong.
 """
 
 from __future__ import annotations

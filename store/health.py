@@ -57,10 +57,16 @@ class Health:
 
 
 def traffic(conn: Conn, *, now: datetime, window: timedelta) -> list[Traffic]:
-    """Every active device with its message count, latest battery/RSSI, median clock skew and quarantine count.
+    """Every active device with its message count, latest battery/RSSI, clock skew and quarantine count.
 
-    Clock skew is receive time minus device time (positive: the device clock is behind), over readings that
-    carried their own timestamp.
+    Clock skew is receive time minus device time (positive: the device clock is behind) of the device's
+    freshest reading in the window, over readings that carried their own timestamp. The freshest reading is
+    the live one: a device back-filling after an outage (or a history load) sends readings hours old, which
+    say how late they were delivered, not how wrong the clock is, while its newest reading arrives with only
+    the transport delay. So the smallest lag is taken (the minimum-delay estimate NTP uses), not a median
+    over everything received: a day of back-fill has a median lag of about twelve hours. A clock that is
+    behind makes every reading's lag at least the offset, and one that is ahead makes the live readings' lag
+    negative; both still show.
     """
     with conn.cursor(row_factory=class_row(Traffic)) as cur:
         out = {
@@ -82,8 +88,7 @@ def traffic(conn: Conn, *, now: datetime, window: timedelta) -> list[Traffic]:
             )
             query = SQL(
                 "SELECT device_id, " + count + extras + ","  # noqa: S608 - fragments are constants above
-                " percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM received_at - time))"
-                "   FILTER (WHERE NOT time_estimated)"
+                " min(extract(epoch FROM received_at - time)) FILTER (WHERE NOT time_estimated)"
                 " FROM {table} WHERE time > %(oldest)s AND received_at > %(since)s AND received_at <= %(now)s"
                 " GROUP BY device_id"
             ).format(table=Identifier(table))

@@ -8,6 +8,7 @@ from kipsense.provisioning import create_device
 from kipsense.records import DeviceKind, DustReading
 from kipsense.settings import MqttSettings
 from models.health import DEGRADED, OFFLINE, HealthPolicy, assess, check_devices
+from simulators.backfill import Chunk, to_store
 from store import alerts, devices, health, readings
 from store.db import Conn, connect
 from store.health import Traffic
@@ -110,3 +111,38 @@ def _readings(conn: Conn, device_id: str, at: datetime, *, battery: float, rssi:
         row = DustReading(device_id, t, pm10=20.0, battery=battery, rssi=rssi)
         readings.write_records(conn, [row], received_at=t + timedelta(seconds=1))
     devices.touch_seen(conn, device_ids=[device_id], last_times=[at], received=at)
+
+
+def test_backfill_is_not_clock_skew(database_url: str, uid: str) -> None:
+    """A day of back-filled history raises no clock alert; a clock that is really off still does, back-fill or not."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    day = [now - timedelta(seconds=60 * i) for i in range(1440)]  # newest first, one reading a minute
+    offsets = {"backfill": 0.0, "backfill-live": 0.0, "behind": -400.0, "ahead": 400.0}  # device clock error
+    with connect(database_url, autocommit=True) as conn:
+        for name in offsets:
+            devices.create(conn, device_id=f"{uid}-{name}", kind=DeviceKind.DUST, expected_interval_s=60.0)
+        # The history each device held, loaded the way `kipsense simulate --backfill` loads it (all received now):
+        # up to now for the first device, up to five minutes ago for the others, which then send live readings.
+        history = [
+            DustReading(f"{uid}-{name}", t + timedelta(seconds=offset), pm10=20.0)
+            for name, offset in offsets.items()
+            for t in (day if name == "backfill" else day[5:])
+        ]
+        to_store(conn, iter([Chunk(len(day), history, ())]), total=len(day), run_id=uid)
+        # Then live readings (each received a second after it was taken) from all but the first device.
+        for name, offset in list(offsets.items())[1:]:
+            for t in reversed(day[:5]):
+                row = DustReading(f"{uid}-{name}", t + timedelta(seconds=offset), pm10=20.0)
+                readings.write_records(conn, [row], received_at=t + timedelta(seconds=1))
+        ids = [f"{uid}-{name}" for name in offsets]
+        devices.touch_seen(conn, device_ids=ids, last_times=[now] * len(ids), received=now)
+        check_devices(conn, now=now + timedelta(seconds=2), policy=POLICY)
+        got = {h.device_id.removeprefix(f"{uid}-"): h for h in health.list_health(conn) if h.device_id in ids}
+        skews = {name: h.clock_skew_s for name, h in got.items()}
+        assert skews["backfill"] is not None and 0 <= skews["backfill"] < 60  # its newest reading's age
+        assert skews["backfill-live"] == 1.0 and skews["behind"] == 401.0 and skews["ahead"] == -399.0
+        states = {name: h.state for name, h in got.items()}
+        assert states == {"backfill": "ok", "backfill-live": "ok", "behind": "degraded", "ahead": "degraded"}
+        assert any("clock off by 401 s" in r for r in got["behind"].reasons)
+        degraded = {a.device_id for a in alerts.list_alerts(conn, type=DEGRADED) if a.device_id in ids}
+        assert degraded == {f"{uid}-behind", f"{uid}-ahead"}
