@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from kipsense.provisioning import create_device
-from kipsense.records import DeviceKind, DustReading
+from kipsense.records import DeviceKind, DustReading, Record
 from kipsense.settings import MqttSettings
 from models.health import DEGRADED, OFFLINE, HealthPolicy, assess, check_devices
 from simulators.backfill import Chunk, to_store
@@ -123,7 +123,7 @@ def test_backfill_is_not_clock_skew(database_url: str, uid: str) -> None:
             devices.create(conn, device_id=f"{uid}-{name}", kind=DeviceKind.DUST, expected_interval_s=60.0)
         # The history each device held, loaded the way `kipsense simulate --backfill` loads it (all received now):
         # up to now for the first device, up to five minutes ago for the others, which then send live readings.
-        history = [
+        history: list[Record] = [
             DustReading(f"{uid}-{name}", t + timedelta(seconds=offset), pm10=20.0)
             for name, offset in offsets.items()
             for t in (day if name == "backfill" else day[5:])
