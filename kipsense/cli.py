@@ -38,8 +38,8 @@ def _database_url() -> str:
 def cmd_stack(args: argparse.Namespace) -> int:
     from kipsense.stack import LocalStack, StackError
 
-    stack = LocalStack(_stack_root(), args.name)
     try:
+        stack = LocalStack(_stack_root(), args.name)
         if args.action == "up":
             status = stack.up()
         elif args.action == "down":
@@ -59,6 +59,8 @@ def cmd_stack(args: argparse.Namespace) -> int:
     except StackError as exc:
         print(f"kipsense stack: {exc}", file=sys.stderr)
         return 1
+    for notice in status.notices:
+        print(f"kipsense stack: {notice}", file=sys.stderr)
     print(
         f"postgres: {'running' if status.postgres_running else 'stopped'} on 127.0.0.1:{status.postgres_port}\n"
         f"mosquitto: {'running' if status.mqtt_running else 'stopped'} on 127.0.0.1:{status.mqtt_port}\n"

@@ -1,10 +1,62 @@
-"""Port choice for the local services: their own ports, never a silent connection to a foreign server."""
+"""Port choice for the local services: their own ports, outside the kernel's ephemeral range, never a silent
+connection to a foreign server.
+
+Linux gives the local end of every outgoing connection a port from ``net.ipv4.ip_local_port_range``
+(32768-60999 by default). A listener port inside that range can be taken at any moment by some client's
+connection (a test suite opens thousands), and the server then fails with "address already in use". So every
+listener port of a stack (PostgreSQL, MQTT, MQTT over TLS) is chosen outside that range, unless the kernel
+reserves it (``ip_local_reserved_ports``), and is checked free and bindable before it is remembered.
+
+A check is not a reservation: another program can still bind the port between the check and the server's
+start. ``port_lock`` serialises choosing and starting among stacks on the machine, and ``LocalStack.up``
+chooses again when a server reports the address in use (see there).
+"""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import socket
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_RESERVED_FILE = Path("/proc/sys/net/ipv4/ip_local_reserved_ports")
+#: Linux's default, for systems without the /proc file.
+DEFAULT_EPHEMERAL = (32768, 60999)
+#: How many candidate ports ``free_port_from`` tries before giving up.
+SPAN = 200
+
+
+def ephemeral_range(path: Path = _RANGE_FILE) -> tuple[int, int]:
+    """The ports the kernel hands out for outgoing connections (inclusive)."""
+    try:
+        low, high = (int(x) for x in path.read_text().split())
+    except (OSError, ValueError):
+        return DEFAULT_EPHEMERAL
+    return low, high
+
+
+def reserved_ports(path: Path = _RESERVED_FILE) -> set[int]:
+    """Ports the kernel never hands out for outgoing connections although they lie in the ephemeral range."""
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return set()
+    out: set[int] = set()
+    for part in filter(None, text.split(",")):
+        low, _, high = part.partition("-")
+        out.update(range(int(low), int(high or low) + 1))
+    return out
+
+
+def in_ephemeral_range(port: int) -> bool:
+    """True when the kernel may give ``port`` to an outgoing connection at any time."""
+    low, high = ephemeral_range()
+    return low <= port <= high and port not in reserved_ports()
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
@@ -28,29 +80,67 @@ def port_bindable(port: int, host: str = "127.0.0.1") -> bool:
         return True
 
 
+def usable(port: int) -> bool:
+    """True when a server of ours may take ``port``: outside the ephemeral range, nobody on it, bindable."""
+    return 1024 <= port <= 65535 and not in_ephemeral_range(port) and not port_in_use(port) and port_bindable(port)
+
+
 def free_port_from(start: int, taken: set[int]) -> int:
-    """First port at or above ``start`` that nothing listens on or holds, and is not in ``taken``."""
-    port = start
-    while port in taken or port_in_use(port) or not port_bindable(port):
+    """First usable port at or above ``start`` (skipping the ephemeral range) that is not in ``taken``."""
+    low, high = ephemeral_range()
+    port, tried = start, 0
+    while tried < SPAN and port <= 65535:
+        if low <= port <= high and port not in reserved_ports():
+            port = high + 1
+            continue
+        if port not in taken and usable(port):
+            return port
         port += 1
-        if port > start + 200:
-            raise RuntimeError(f"no free port in {start}..{start + 200}")
-    return port
+        tried += 1
+    raise RuntimeError(f"no free port outside the ephemeral range {low}-{high} in {SPAN} tries from {start}")
 
 
-def load_or_choose(state_file: Path, defaults: dict[str, int]) -> dict[str, int]:
-    """Ports remembered in ``state_file``; on first use, the defaults or the next free ports, then remembered.
+def choose(defaults: dict[str, int], keep: dict[str, int], avoid: set[int] | None = None) -> dict[str, int]:
+    """A port for every name in ``defaults``: the one in ``keep`` if given, else the first usable from the default.
 
-    Once remembered, a port is never changed silently: if something else holds it later, starting fails with
-    a clear error instead (see ``LocalStack.up``).
+    No two names share a port, and no port in ``avoid`` (ports that just failed) is chosen.
     """
-    if state_file.exists():
-        remembered: dict[str, int] = json.loads(state_file.read_text())
-        if set(remembered) >= set(defaults):
-            return remembered
-    chosen: dict[str, int] = {}
+    chosen = {name: keep[name] for name in defaults if name in keep}
     for name, default in defaults.items():
-        chosen[name] = free_port_from(default, set(chosen.values()))
+        if name not in chosen:
+            chosen[name] = free_port_from(default, set(chosen.values()) | (avoid or set()))
+    return {name: chosen[name] for name in defaults}
+
+
+def load(state_file: Path) -> dict[str, int]:
+    """The ports remembered in ``state_file`` (empty when there are none)."""
+    if not state_file.exists():
+        return {}
+    remembered: dict[str, int] = json.loads(state_file.read_text())
+    return remembered
+
+
+def save(state_file: Path, ports: dict[str, int]) -> None:
     state_file.parent.mkdir(parents=True, exist_ok=True)
-    state_file.write_text(json.dumps(chosen, indent=2) + "\n")
-    return chosen
+    state_file.write_text(json.dumps(ports, indent=2) + "\n")
+
+
+@contextmanager
+def port_lock(path: Path | None = None) -> Iterator[None]:
+    """Hold the machine-wide lock under which stacks choose ports and start their servers.
+
+    Two ``kipsense stack up`` in different checkouts would otherwise both find the same port free and race for
+    it. Where the lock file cannot be opened (another user's file), stacks go on without it: the retry in
+    ``LocalStack.up`` still settles a race.
+    """
+    path = path or Path(tempfile.gettempdir()) / "kipsense-stack-ports.lock"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

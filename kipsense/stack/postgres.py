@@ -94,8 +94,20 @@ class LocalPostgres:
         )
 
     def start(self) -> None:
+        # The port is given on the command line: it wins over postgresql.conf, so a port the stack moved applies.
         result = self._run(
-            "pg_ctl", "start", "-w", "-t", "90", "-D", str(self.data_dir), "-l", str(self.log_file), check=False
+            "pg_ctl",
+            "start",
+            "-w",
+            "-t",
+            "90",
+            "-D",
+            str(self.data_dir),
+            "-l",
+            str(self.log_file),
+            "-o",
+            f"-p {self.port}",
+            check=False,
         )
         if result.returncode != 0:
             tail = self.log_file.read_text()[-2000:] if self.log_file.exists() else ""

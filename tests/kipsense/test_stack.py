@@ -1,8 +1,7 @@
-"""The local stack: idempotent start, usable exports, and a clear error when a foreign server holds a port."""
+"""The local stack: idempotent start, usable exports, ports outside the ephemeral range, no stacks made by accident."""
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import socket
@@ -15,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from kipsense.stack import LocalStack, StackError
+from kipsense.stack import LocalStack, StackError, ports
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,13 +71,88 @@ def test_env_exports_reach_timescaledb_and_the_broker(stack_env: dict[str, str])
         pass
 
 
-def test_a_port_held_by_another_server_is_a_clear_error(stack_root: Path) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as foreign:
-        foreign.bind(("127.0.0.1", 0))
-        foreign.listen()
-        port = foreign.getsockname()[1]
-        (stack_root / "held").mkdir()
-        (stack_root / "held" / "ports.json").write_text(json.dumps({"postgres": port, "mqtt": port + 1}))
-        with pytest.raises(StackError, match=f"port {port} .*held by another process"):
-            LocalStack(stack_root, "held").up()
-    assert not (stack_root / "held" / "env.json").exists()
+def _listening(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", port))
+    sock.listen()
+    return sock
+
+
+def _check_serving(stack: LocalStack) -> dict[str, int]:
+    """The stack's remembered ports, after checking that its servers answer there and nowhere in the range."""
+    remembered = ports.load(stack.dir / "ports.json")
+    assert set(remembered) == {"postgres", "mqtt", "mqtt_tls"}
+    assert not any(ports.in_ephemeral_range(p) for p in remembered.values()), remembered
+    env = stack.env()
+    assert env["KIPSENSE_MQTT_PORT"] == str(remembered["mqtt"])
+    assert f":{remembered['postgres']}/" in env["KIPSENSE_DATABASE_URL"]
+    with psycopg.connect(env["KIPSENSE_DATABASE_URL"]) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    assert stack.tls_listener() == (remembered["mqtt_tls"], stack.dir / "services" / "mosquitto" / "tls" / "ca.crt")
+    for name in ("mqtt", "mqtt_tls"):
+        assert ports.port_in_use(remembered[name]), name
+    return remembered
+
+
+def test_ports_move_out_of_the_ephemeral_range_and_away_from_other_servers(
+    stack_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    low, high = ports.ephemeral_range()
+    in_range = next(p for p in range(high - 50, high) if ports.port_bindable(p))
+    with _listening(ports.free_port_from(23_000, set())) as foreign:
+        held = foreign.getsockname()[1]
+        # A stack made before ports were kept out of the range, whose broker port another server took since.
+        ports.save(stack_root / "old" / "ports.json", {"postgres": in_range, "mqtt": held})
+        stack = LocalStack(stack_root, "old")
+        status = stack.up()
+        try:
+            assert status.postgres_running and status.mqtt_running
+            moved = _check_serving(stack)
+            assert moved["mqtt"] != held and moved["postgres"] != in_range
+            assert status.notices == (
+                f"postgres port {in_range} lies in the kernel's ephemeral range {low}-{high}: "
+                f"moved to {moved['postgres']}",
+                f"mqtt port {held} is held by another program: moved to {moved['mqtt']}",
+            )
+            assert stack.up().notices == ()  # running services keep their ports
+        finally:
+            stack.down()
+    # Ports that pass the check but are taken when the servers start (another program was quicker): the stack
+    # chooses again and starts, instead of failing with "address already in use".
+    taken = {moved["postgres"]: _listening(moved["postgres"]), moved["mqtt_tls"]: _listening(moved["mqtt_tls"])}
+    real_usable = ports.usable
+    monkeypatch.setattr(ports, "usable", lambda port: port in taken or real_usable(port))
+    try:
+        status = stack.up()
+        again = _check_serving(stack)
+        assert again["postgres"] not in taken and again["mqtt_tls"] not in taken and again["mqtt"] == moved["mqtt"]
+        assert status.notices == (
+            f"postgres port {moved['postgres']} was taken as the server started: moved to {again['postgres']}",
+            f"mqtt_tls port {moved['mqtt_tls']} was taken as the server started: moved to {again['mqtt_tls']}",
+        )
+    finally:
+        stack.down()
+        for sock in taken.values():
+            sock.close()
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "KIPSENSE_STACK_ROOT"}
+    return subprocess.run(
+        [sys.executable, "-m", "kipsense.cli", "stack", *args], env=env, capture_output=True, text=True, cwd=cwd
+    )
+
+
+def test_env_and_status_create_nothing_and_names_are_not_paths(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for action in ("env", "status", "down"):
+        out = _cli(action, "--name", "test", cwd=elsewhere)
+        assert out.returncode == 1 and "there is no stack 'test'" in out.stderr, out
+        assert out.stdout == ""
+    for name in ("../x", "a/b", "..", ".hidden", "Main", ""):
+        out = _cli("up", "--name", name, cwd=elsewhere)
+        assert out.returncode == 1 and "invalid stack name" in out.stderr, (name, out)
+    assert list(tmp_path.rglob("*")) == [elsewhere]  # no .local, no x next to it
+    with pytest.raises(StackError, match="invalid stack name"):
+        LocalStack(tmp_path, "../x")
