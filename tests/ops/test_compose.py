@@ -80,6 +80,20 @@ _SERVICE = {
             },
         },
         "networks": _LIST_OR_MAP,
+        "ulimits": {
+            "type": "object",
+            "additionalProperties": {
+                "oneOf": [
+                    {"type": "integer"},
+                    {
+                        "type": "object",
+                        "required": ["soft", "hard"],
+                        "additionalProperties": False,
+                        "properties": {"soft": {"type": "integer"}, "hard": {"type": "integer"}},
+                    },
+                ]
+            },
+        },
         "profiles": {"type": "array", "items": {"type": "string"}},
         "healthcheck": {
             "type": "object",
