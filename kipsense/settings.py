@@ -25,7 +25,7 @@ class DatabaseSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="KIPSENSE_", extra="ignore")
 
-    database_url: str = Field(description="libpq URL, e.g. postgresql://user:pw@127.0.0.1:55432/kipsense")
+    database_url: str = Field(description="libpq URL, e.g. postgresql://user:pw@127.0.0.1:15432/kipsense")
 
 
 class MqttSettings(BaseSettings):
@@ -34,7 +34,7 @@ class MqttSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KIPSENSE_MQTT_", extra="ignore")
 
     host: str = "127.0.0.1"
-    port: int = 51883
+    port: int = 11883
     username: str | None = None
     password: SecretStr | None = None
     tls_ca: Path | None = None
