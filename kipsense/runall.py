@@ -72,6 +72,8 @@ def run_all(root: Path, *, stop: threading.Event, port: int = 8000) -> int:
     """Run everything until ``stop`` is set (Ctrl-C), then stop the children in reverse order."""
     stack = LocalStack(root, "main")
     status = stack.up()
+    for notice in status.notices:
+        print(f"kipsense stack: {notice}", file=sys.stderr)  # noqa: T201 - the command's own output
     env = {**DEMO_ENV, **os.environ, **stack.env()}
     key = demo_key(root, env["KIPSENSE_DATABASE_URL"])
     children = [

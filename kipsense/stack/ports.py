@@ -140,6 +140,8 @@ def port_lock(path: Path | None = None) -> Iterator[None]:
         yield
         return
     try:
+        if os.fstat(fd).st_uid == os.geteuid():
+            os.fchmod(fd, 0o666)  # the umask narrowed it: other users' stacks must be able to take the lock too
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
