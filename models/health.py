@@ -5,9 +5,10 @@ task that judges every active device, stores the result and keeps two alerts per
 ``device_offline`` (major) while it is silent and ``device_degraded`` (warning) while it reports badly. Both are
 raised once and kept current while the condition lasts, and cleared by the system when it ends.
 
-Clock skew is judged on live traffic: ``store.health.traffic`` measures it on the device's freshest reading of
-the window, so history a device back-fills after an outage (readings stamped hours before they arrive) does
-not make its clock look wrong.
+Clock skew is judged on live traffic: ``store.health.traffic`` measures it only on deliveries whose device
+time advanced in step with the receive time, so history a device back-fills after an outage (hours of readings
+arriving within seconds) does not make its clock look wrong; while a device is still catching up its skew is
+unknown and raises nothing.
 """
 
 from __future__ import annotations

@@ -21,6 +21,8 @@ _TRAFFIC = {
 }
 #: How far a device clock may lag and still have its readings counted in the window.
 _MAX_LAG = timedelta(days=1)
+#: How much faster than the receive time a device's clock may seem to advance between two live deliveries.
+_LIVE_SLACK = timedelta(seconds=60)
 
 
 @dataclass(slots=True)
@@ -59,14 +61,17 @@ class Health:
 def traffic(conn: Conn, *, now: datetime, window: timedelta) -> list[Traffic]:
     """Every active device with its message count, latest battery/RSSI, clock skew and quarantine count.
 
-    Clock skew is receive time minus device time (positive: the device clock is behind) of the device's
-    freshest reading in the window, over readings that carried their own timestamp. The freshest reading is
-    the live one: a device back-filling after an outage (or a history load) sends readings hours old, which
-    say how late they were delivered, not how wrong the clock is, while its newest reading arrives with only
-    the transport delay. So the smallest lag is taken (the minimum-delay estimate NTP uses), not a median
-    over everything received: a day of back-fill has a median lag of about twelve hours. A clock that is
-    behind makes every reading's lag at least the offset, and one that is ahead makes the live readings' lag
-    negative; both still show.
+    Clock skew is receive time minus device time (positive: the device clock is behind), judged on live
+    traffic only. A delivery is what the device had stored by one receive time (``received_at``); its newest
+    reading says where the device clock stood. A delivery is live when the device clock advanced no faster
+    than the receive time since the device's previous delivery (within ``_LIVE_SLACK``): back-fill after an
+    outage, a history load or a backlog drained after an ingest stop carries hours of device time in seconds
+    of receive time, and says how late the readings came, not how wrong the clock is. The skew is the
+    smallest lag of the live deliveries in the window (the minimum-delay estimate NTP uses: transport delay
+    only adds to it). A clock that is behind makes every lag at least the offset, one that is ahead makes
+    them negative; both still show. With no live delivery yet (a device still catching up, or sending only
+    history) the skew is unknown, never the age of the history: a day of back-fill once read as a clock
+    twelve hours off.
     """
     with conn.cursor(row_factory=class_row(Traffic)) as cur:
         out = {
@@ -77,7 +82,8 @@ def traffic(conn: Conn, *, now: datetime, window: timedelta) -> list[Traffic]:
             ).fetchall()
         }
     since = now - window
-    params = {"since": since, "now": now, "oldest": since - _MAX_LAG}
+    # Deliveries from one window earlier give the first delivery in the window its predecessor.
+    params = {"since": since, "now": now, "oldest": since - _MAX_LAG, "before": since - window, "slack": _LIVE_SLACK}
     with conn.cursor(row_factory=tuple_row) as cur:
         for table, count in _TRAFFIC.items():
             extras = (
@@ -87,10 +93,22 @@ def traffic(conn: Conn, *, now: datetime, window: timedelta) -> list[Traffic]:
                 else ", NULL::float8, NULL::float8"
             )
             query = SQL(
-                "SELECT device_id, " + count + extras + ","  # noqa: S608 - fragments are constants above
-                " min(extract(epoch FROM received_at - time)) FILTER (WHERE NOT time_estimated)"
-                " FROM {table} WHERE time > %(oldest)s AND received_at > %(since)s AND received_at <= %(now)s"
-                " GROUP BY device_id"
+                "WITH delivery AS ("  # noqa: S608 - the fragments are constants above
+                "   SELECT device_id, received_at, max(time) AS newest FROM {table}"
+                "   WHERE NOT time_estimated AND time > %(oldest)s AND received_at > %(before)s"
+                "     AND received_at <= %(now)s GROUP BY device_id, received_at),"
+                " paced AS ("
+                "   SELECT device_id, received_at, newest,"
+                "     newest - lag(newest) OVER w <= received_at - lag(received_at) OVER w + %(slack)s AS live"
+                "   FROM delivery WINDOW w AS (PARTITION BY device_id ORDER BY received_at)),"
+                " skew AS ("
+                "   SELECT device_id, min(extract(epoch FROM received_at - newest)) AS skew FROM paced"
+                "   WHERE live AND received_at > %(since)s GROUP BY device_id),"
+                " stats AS ("
+                "   SELECT device_id, " + count + extras + " FROM {table}"
+                "   WHERE time > %(oldest)s AND received_at > %(since)s AND received_at <= %(now)s"
+                "   GROUP BY device_id)"
+                " SELECT stats.*, skew.skew FROM stats LEFT JOIN skew USING (device_id)"
             ).format(table=Identifier(table))
             for device_id, n, battery, rssi, skew in cur.execute(query, params).fetchall():
                 t = out.get(device_id)

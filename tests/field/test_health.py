@@ -8,7 +8,6 @@ from kipsense.provisioning import create_device
 from kipsense.records import DeviceKind, DustReading, Record
 from kipsense.settings import MqttSettings
 from models.health import DEGRADED, OFFLINE, HealthPolicy, assess, check_devices
-from simulators.backfill import Chunk, to_store
 from store import alerts, devices, health, readings
 from store.db import Conn, connect
 from store.health import Traffic
@@ -114,35 +113,44 @@ def _readings(conn: Conn, device_id: str, at: datetime, *, battery: float, rssi:
 
 
 def test_backfill_is_not_clock_skew(database_url: str, uid: str) -> None:
-    """A day of back-filled history raises no clock alert; a clock that is really off still does, back-fill or not."""
+    """Back-filled history raises no clock alert, done or in progress; a clock that is really off still does."""
     now = datetime.now(UTC).replace(microsecond=0)
-    day = [now - timedelta(seconds=60 * i) for i in range(1440)]  # newest first, one reading a minute
-    offsets = {"backfill": 0.0, "backfill-live": 0.0, "behind": -400.0, "ahead": 400.0}  # device clock error
+    back = now - timedelta(minutes=5)  # the devices came back after a day away and sent what they held
+    day = [back - timedelta(seconds=60 * i) for i in range(1, 1441)]  # one reading a minute, newest first
+    live = [back + timedelta(seconds=60 * i) for i in range(5)]  # then one a minute, sent when taken
+    # Device clock error: "ahead" stamps readings 400 s late, "behind" 400 s early.
+    offsets = {"done": 0.0, "behind": -400.0, "ahead": 400.0, "catching-up": 0.0, "loaded": 0.0}
+    ids = {name: f"{uid}-{name}" for name in offsets}
     with connect(database_url, autocommit=True) as conn:
-        for name in offsets:
-            devices.create(conn, device_id=f"{uid}-{name}", kind=DeviceKind.DUST, expected_interval_s=60.0)
-        # The history each device held, loaded the way `kipsense simulate --backfill` loads it (all received now):
-        # up to now for the first device, up to five minutes ago for the others, which then send live readings.
-        history: list[Record] = [
-            DustReading(f"{uid}-{name}", t + timedelta(seconds=offset), pm10=20.0)
-            for name, offset in offsets.items()
-            for t in (day if name == "backfill" else day[5:])
-        ]
-        to_store(conn, iter([Chunk(len(day), history, ())]), total=len(day), run_id=uid)
-        # Then live readings (each received a second after it was taken) from all but the first device.
-        for name, offset in list(offsets.items())[1:]:
-            for t in reversed(day[:5]):
-                row = DustReading(f"{uid}-{name}", t + timedelta(seconds=offset), pm10=20.0)
-                readings.write_records(conn, [row], received_at=t + timedelta(seconds=1))
-        ids = [f"{uid}-{name}" for name in offsets]
-        devices.touch_seen(conn, device_ids=ids, last_times=[now] * len(ids), received=now)
+        for device_id in ids.values():
+            devices.create(conn, device_id=device_id, kind=DeviceKind.DUST, expected_interval_s=60.0)
+
+        def deliver(name: str, times: list[datetime], received_at: datetime) -> None:
+            rows = [DustReading(ids[name], t + timedelta(seconds=offsets[name]), pm10=20.0) for t in times]
+            readings.write_records(conn, rows, received_at=received_at)
+
+        for name in ("done", "behind", "ahead"):
+            # The held day arrives in batches of 100 readings within a few seconds (the MQTT back-fill), then
+            # the live readings, each a second after it was taken.
+            oldest_first = day[::-1]
+            for k in range(0, len(oldest_first), 100):
+                deliver(name, oldest_first[k : k + 100], back + timedelta(milliseconds=200 * k // 100))
+            for t in live:
+                deliver(name, [t], t + timedelta(seconds=1))
+        # Still catching up when health looks: batches of the day, each ten minutes of it, every two seconds.
+        for k in range(10):
+            deliver("catching-up", day[::-1][10 * k : 10 * k + 10], now - timedelta(seconds=20 - 2 * k))
+        # A history load (as `kipsense simulate --backfill` writes it): the whole day in one transaction, just now.
+        history: list[Record] = [DustReading(ids["loaded"], t, pm10=20.0) for t in day]
+        readings.write_records(conn, history, received_at=now - timedelta(seconds=1))
+        devices.touch_seen(conn, device_ids=list(ids.values()), last_times=[now] * len(ids), received=now)
+
         check_devices(conn, now=now + timedelta(seconds=2), policy=POLICY)
-        got = {h.device_id.removeprefix(f"{uid}-"): h for h in health.list_health(conn) if h.device_id in ids}
+        got = {h.device_id.removeprefix(f"{uid}-"): h for h in health.list_health(conn) if h.device_id in ids.values()}
         skews = {name: h.clock_skew_s for name, h in got.items()}
-        assert skews["backfill"] is not None and 0 <= skews["backfill"] < 60  # its newest reading's age
-        assert skews["backfill-live"] == 1.0 and skews["behind"] == 401.0 and skews["ahead"] == -399.0
+        assert skews == {"done": 1.0, "behind": 401.0, "ahead": -399.0, "catching-up": None, "loaded": None}
         states = {name: h.state for name, h in got.items()}
-        assert states == {"backfill": "ok", "backfill-live": "ok", "behind": "degraded", "ahead": "degraded"}
+        assert states == {"done": "ok", "behind": "degraded", "ahead": "degraded", "catching-up": "ok", "loaded": "ok"}
         assert any("clock off by 401 s" in r for r in got["behind"].reasons)
-        degraded = {a.device_id for a in alerts.list_alerts(conn, type=DEGRADED) if a.device_id in ids}
-        assert degraded == {f"{uid}-behind", f"{uid}-ahead"}
+        degraded = {a.device_id for a in alerts.list_alerts(conn, type=DEGRADED) if a.device_id in ids.values()}
+        assert degraded == {ids["behind"], ids["ahead"]}
