@@ -4,9 +4,9 @@ Besides the plain listener on loopback it opens a TLS listener on its own chosen
 and server certificate generated for the local stack in ``<dir>/tls``; clients that want it trust
 ``tls/ca.crt``. The same accounts and ACL apply on both listeners (``per_listener_settings false``).
 
-Connections and open files. Every socket costs the broker a file descriptor from its first byte, before it
-has sent CONNECT or proved anything; at the default limit of 1024 open files about a thousand idle sockets
-lock every device out. So:
+Connections and open files. Every socket costs the broker a file descriptor from the moment it is accepted,
+before it has sent CONNECT or proved anything; at the default limit of 1024 open files about a thousand idle
+sockets lock every device out. So:
 
 - the broker starts with a raised open-file limit (``prlimit`` inside the service user's session, since
   ``runuser``'s PAM session resets limits): ``OPEN_FILES``, or the hard limit the service user has if lower;
