@@ -16,12 +16,17 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from kipsense.stack.runner import StackError
+
+log = logging.getLogger(__name__)
 
 _RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 _RESERVED_FILE = Path("/proc/sys/net/ipv4/ip_local_reserved_ports")
@@ -80,13 +85,19 @@ def port_bindable(port: int, host: str = "127.0.0.1") -> bool:
         return True
 
 
-def usable(port: int) -> bool:
+def usable(port: int, *, ephemeral_ok: bool = False) -> bool:
     """True when a server of ours may take ``port``: outside the ephemeral range, nobody on it, bindable."""
-    return 1024 <= port <= 65535 and not in_ephemeral_range(port) and not port_in_use(port) and port_bindable(port)
+    if not 1024 <= port <= 65535 or (not ephemeral_ok and in_ephemeral_range(port)):
+        return False
+    return not port_in_use(port) and port_bindable(port)
 
 
 def free_port_from(start: int, taken: set[int]) -> int:
-    """First usable port at or above ``start`` (skipping the ephemeral range) that is not in ``taken``."""
+    """First usable port at or above ``start`` (skipping the ephemeral range) that is not in ``taken``.
+
+    Where the kernel's range leaves no room (a range configured as 1024-65535), the first free port inside it
+    is taken, with a warning: the stack still starts, and a port lost at start is chosen again.
+    """
     low, high = ephemeral_range()
     port, tried = start, 0
     while tried < SPAN and port <= 65535:
@@ -97,7 +108,18 @@ def free_port_from(start: int, taken: set[int]) -> int:
             return port
         port += 1
         tried += 1
-    raise RuntimeError(f"no free port outside the ephemeral range {low}-{high} in {SPAN} tries from {start}")
+    for port in range(start, min(start + SPAN, 65536)):
+        if port not in taken and usable(port, ephemeral_ok=True):
+            log.warning(
+                "no free port outside the kernel's ephemeral range %d-%d near %d; using %d, which an outgoing "
+                "connection may take (reserve it in net.ipv4.ip_local_reserved_ports to prevent that)",
+                low,
+                high,
+                start,
+                port,
+            )
+            return port
+    raise StackError(f"no free port near {start}, inside or outside the ephemeral range {low}-{high}")
 
 
 def choose(defaults: dict[str, int], keep: dict[str, int], avoid: set[int] | None = None) -> dict[str, int]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kipsense.stack import DEFAULT_PORTS
+from kipsense.stack import DEFAULT_PORTS, ports
 from kipsense.stack.ports import (
     choose,
     ephemeral_range,
@@ -42,9 +42,9 @@ def test_the_kernel_range_is_read(tmp_path: Path) -> None:
 
 def test_no_default_port_lies_in_the_ephemeral_range() -> None:
     low, high = ephemeral_range()
-    for stack, ports in DEFAULT_PORTS.items():
-        assert len(set(ports.values())) == len(ports), stack
-        for name, port in ports.items():
+    for stack, chosen in DEFAULT_PORTS.items():
+        assert len(set(chosen.values())) == len(chosen), stack
+        for name, port in chosen.items():
             assert not low <= port <= high, f"{stack} {name} {port}"
     assert set(DEFAULT_PORTS["test"]) == {"postgres", "mqtt", "mqtt_tls"}
 
@@ -82,3 +82,13 @@ def test_a_port_bound_without_listening_is_not_chosen() -> None:
         assert not port_in_use(held)
         assert not port_bindable(held)
         assert free_port_from(held, set()) > held
+
+
+def test_a_range_that_leaves_no_room_still_gives_a_port(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(ports, "ephemeral_range", lambda: (1024, 65535))
+    with caplog.at_level("WARNING", logger="kipsense.stack.ports"):
+        port = free_port_from(21_000, set())
+    assert 21_000 <= port < 21_000 + ports.SPAN and usable(port, ephemeral_ok=True)
+    assert "ephemeral range 1024-65535" in caplog.text
