@@ -25,7 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.decoders.sparkplug import topic as sparkplug_topic
 from kipsense.settings import MqttSettings
-from simulators.encoders import sparkplug_birth, sparkplug_data, sparkplug_death
+from simulators.encoders import is_rebirth_request, sparkplug_birth, sparkplug_data, sparkplug_death
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,9 @@ class SparkplugNode(_Connection):
     the same ``bdSeq`` is the connection's MQTT will, and is sent explicitly on a clean stop. Rows that come
     while the node is offline are not sent (Sparkplug data is current state, not history). Messages use
     QoS 1 rather than the specification's QoS 0, so the platform's persistent ingest sessions keep them.
+
+    Like a real edge node it subscribes to its ``NCMD`` topic and answers ``Node Control/Rebirth`` = true:
+    the next row goes out as NBIRTH again (same ``bdSeq``, since the MQTT session is the same; ``seq`` 0).
     """
 
     def __init__(
@@ -136,7 +139,25 @@ class SparkplugNode(_Connection):
         self._seq = 0
         self._born = False
         self._state = threading.Lock()
+        self.rebirths = 0
         super().__init__(mqtt_settings, node_id, password, will=(self._topic("NDEATH"), sparkplug_death(self._bd_seq)))
+        self._client.on_message = self._on_command
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if not reason.is_failure:
+            client.subscribe(self._topic("NCMD"), qos=0)
+        super()._on_connect(client, userdata, flags, reason, props)
+
+    def _on_command(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            if not is_rebirth_request(bytes(msg.payload)):
+                return
+            with self._state:
+                self._born = False  # the next row is an NBIRTH
+                self.rebirths += 1
+            log.info("%s: rebirth requested", self.device_id)
+        except Exception:  # a callback must never raise: it would stop paho's network loop
+            log.exception("NCMD handling failed")
 
     def _topic(self, message_type: str) -> str:
         return sparkplug_topic(self.group, message_type, self._node_id)

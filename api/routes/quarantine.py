@@ -16,7 +16,9 @@ router = APIRouter(prefix="/quarantine", tags=["quarantine"])
 
 
 class QuarantinedPublic(BaseModel):
-    """One refused message; ``payload_b64`` is the exact bytes, ``payload_text`` a lossy UTF-8 preview."""
+    """One refused message; ``payload_b64`` is the kept prefix of the exact bytes (all of them unless
+    ``payload_truncated``), ``payload_bytes`` and ``payload_sha256`` describe the whole payload,
+    ``payload_text`` is a lossy UTF-8 preview."""
 
     quarantine_id: int
     received_at: datetime
@@ -28,6 +30,8 @@ class QuarantinedPublic(BaseModel):
     payload_b64: str
     payload_text: str
     payload_bytes: int
+    payload_sha256: str
+    payload_truncated: bool
 
 
 class QuarantinePublic(BaseModel):
@@ -57,7 +61,9 @@ def list_quarantine(
             worker=r.worker,
             payload_b64=base64.b64encode(bytes(r.payload)).decode(),
             payload_text=bytes(r.payload)[:2048].decode("utf-8", errors="replace"),
-            payload_bytes=len(r.payload),
+            payload_bytes=r.payload_size,
+            payload_sha256=bytes(r.payload_sha256).hex(),
+            payload_truncated=r.truncated,
         )
         for r in rows
     ]
