@@ -16,6 +16,7 @@ import secrets
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _measure(url: str, env: dict[str, str], messages: int, size: int) -> dict[str, object]:
+def _measure(url: str, env: dict[str, str], messages: int, size: int) -> dict[str, Any]:
     mqtt = MqttSettings(
         host=env["KIPSENSE_MQTT_HOST"],
         port=int(env["KIPSENSE_MQTT_PORT"]),
