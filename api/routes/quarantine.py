@@ -35,9 +35,12 @@ class QuarantinedPublic(BaseModel):
 
 
 class QuarantinePublic(BaseModel):
+    """Rows, stored rows per reason, and messages per reason counted over a device's quarantine rate."""
+
     data: list[QuarantinedPublic]
     count: int
     by_reason: dict[str, int]
+    suppressed_by_reason: dict[str, int]
 
 
 @router.get("", response_model=QuarantinePublic)
@@ -67,4 +70,9 @@ def list_quarantine(
         )
         for r in rows
     ]
-    return QuarantinePublic(data=data, count=len(data), by_reason=store_quarantine.counts_by_reason(conn))
+    return QuarantinePublic(
+        data=data,
+        count=len(data),
+        by_reason=store_quarantine.counts_by_reason(conn),
+        suppressed_by_reason=store_quarantine.suppressed_by_reason(conn),
+    )
