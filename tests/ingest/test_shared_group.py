@@ -80,7 +80,8 @@ def _filters(label: str, victim: str, attacker: str) -> list[list[str]]:
     known = [label, "ingest", "kipsense", "kipsense-ingest", "kipsense-ingest-0", "kipsense-ingest-1", attacker]
     guessed = [mqtt_auth.share_group_name(label, guess) for guess in ("ingest", "changeme", attacker, label)]
     shared = [f"$share/{g}/{t}" for g in [*known, *guessed] for t in topics]
-    plain = ["#", "sensors/#", "sensors/+/+", f"sensors/{victim}/#", "spBv1.0/#", "$SYS/#", f"$share/{label}/spBv1.0/#"]
+    plain = ["#", "sensors/#", "sensors/+/+", f"sensors/{victim}/#", "spBv1.0/#", "spBv1.0/+/NCMD/+", "$SYS/#"]
+    plain.append(f"$share/{label}/spBv1.0/#")
     return [shared[0::2], shared[1::2], plain]
 
 
