@@ -422,6 +422,9 @@ class IngestWorker:
         last = self._rebirth_sent.get((group, edge_node))
         if last is not None and now - last < self._settings.rebirth_every_s:
             return
+        if len(self._rebirth_sent) >= 10_000:  # bounded: forget requests whose interval has passed
+            every = self._settings.rebirth_every_s
+            self._rebirth_sent = {k: t for k, t in self._rebirth_sent.items() if now - t < every}
         self._rebirth_sent[(group, edge_node)] = now
         payload = encode_payload([Metric(REBIRTH_METRIC, True, DataType.BOOLEAN)], timestamp_ms=int(time.time() * 1000))
         info = self._client.publish(sparkplug_topic(group, "NCMD", edge_node), payload, qos=0)

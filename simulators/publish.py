@@ -62,6 +62,7 @@ class _Connection:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
         self._client = client
         client.connect_async(mqtt_settings.host, mqtt_settings.port, keepalive=30)
         client.loop_start()
@@ -74,6 +75,9 @@ class _Connection:
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         self.connected.clear()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        """Messages to this device (none unless a subclass subscribes)."""
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
         with self._acked:
@@ -106,6 +110,10 @@ class _Connection:
             log.warning("%s: %d messages not acknowledged before disconnect", self.device_id, self._sent - self._done)
         self._client.disconnect()
         self._client.loop_stop()
+        # paho keeps its wake-up socket pair until garbage collection (a ResourceWarning whenever that runs).
+        reset = getattr(self._client, "_reset_sockets", None)
+        if reset is not None:
+            reset()
 
 
 class DeviceClient(_Connection):
@@ -141,14 +149,13 @@ class SparkplugNode(_Connection):
         self._state = threading.Lock()
         self.rebirths = 0
         super().__init__(mqtt_settings, node_id, password, will=(self._topic("NDEATH"), sparkplug_death(self._bd_seq)))
-        self._client.on_message = self._on_command
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if not reason.is_failure:
             client.subscribe(self._topic("NCMD"), qos=0)
         super()._on_connect(client, userdata, flags, reason, props)
 
-    def _on_command(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         try:
             if not is_rebirth_request(bytes(msg.payload)):
                 return

@@ -121,7 +121,7 @@ def cmd_retention(args: argparse.Namespace) -> int:
     for p in rows:
         keep = "forever" if p.keep_days is None else f"{p.keep_days:g} days"
         comp = "-" if p.compress_after_days is None else f"after {p.compress_after_days:g} days (licensed)"
-        _out(f"{p.hypertable:22} keep {keep:12} compress {comp}")
+        _out(f"{p.hypertable:18} keep {keep:12} compress {comp}")
     return 0
 
 
