@@ -74,6 +74,8 @@ class WriteOptions:
 
     keep_bytes: int
     sparkplug: SparkplugStates = field(default_factory=dict)
+    #: ``node_key -> last seq`` of nodes whose alias tables did not change.
+    sparkplug_seqs: Mapping[str, int | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +119,7 @@ def commit(
     try:
         with conn.transaction():
             inserted = _write(conn, records, quarantined, worker, options.keep_bytes)
-            store_sparkplug.save(conn, options.sparkplug)
+            store_sparkplug.save(conn, options.sparkplug, seqs=options.sparkplug_seqs)
         return CommitResult(sum(_outcome(m).rows for m in messages), inserted, quarantined, 0)
     except OUTAGE_ERRORS:
         raise
@@ -151,5 +153,5 @@ def _commit_one_by_one(conn: Conn, messages: Sequence[Message], *, worker: str, 
             quarantined.append(item)
     with conn.transaction():
         store_quarantine.add_many(conn, quarantined, worker=worker, keep_bytes=options.keep_bytes)
-        store_sparkplug.save(conn, options.sparkplug)
+        store_sparkplug.save(conn, options.sparkplug, seqs=options.sparkplug_seqs)
     return CommitResult(offered, inserted, quarantined, rejected)

@@ -71,8 +71,10 @@ class Outcome:
     quarantined: QuarantineItem | None = None
     seq_gaps: int = 0
     block: RowBlock | None = None
-    #: Sparkplug: the ``group/edge`` key of the edge node whose state this message changed.
+    #: Sparkplug: the ``group/edge`` key of the edge node whose state this message changed, and whether its
+    #: alias tables changed (a BIRTH or DEATH) or only its ``seq``.
     sparkplug_node: str | None = None
+    sparkplug_tables: bool = False
     #: Sparkplug: (group, edge node) to send a rebirth request to.
     rebirth: tuple[str, str] | None = None
 
@@ -129,6 +131,11 @@ class MessageDecoder:
         """The persisted form of the given edge nodes' state (None: the node has none, e.g. after NDEATH)."""
         nodes = self.sparkplug.state.nodes
         return {key: nodes[key].to_json() if key in nodes else None for key in keys}
+
+    def sparkplug_seqs(self, keys: set[str]) -> dict[str, int | None]:
+        """The last ``seq`` of the given edge nodes that have a state."""
+        nodes = self.sparkplug.state.nodes
+        return {key: nodes[key].last_seq for key in keys if key in nodes}
 
     def _load_sparkplug(self, conn: psycopg.Connection[Any] | None) -> None:
         if self._sparkplug_loaded:
@@ -202,6 +209,7 @@ class MessageDecoder:
             [*result.records, *result.events],
             seq_gaps=result.seq_gaps,
             sparkplug_node=f"{parts.group}/{parts.edge_node}",
+            sparkplug_tables=parts.message_type in ("NBIRTH", "NDEATH", "DBIRTH", "DDEATH"),
             rebirth=(parts.group, parts.edge_node) if unborn else None,
         )
 

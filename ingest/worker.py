@@ -432,10 +432,21 @@ class IngestWorker:
         log.info("%s: asked edge node %s/%s to rebirth (rc %s)", self.client_id, group, edge_node, info.rc)
 
     def _options(self, messages: Sequence[Message]) -> batches.WriteOptions:
-        nodes = {n for m in messages if m.outcome is not None and (n := m.outcome.sparkplug_node) is not None}
-        if not nodes:
+        # A node whose alias tables changed in this batch is stored whole; for the others only ``seq`` moves.
+        touched: set[str] = set()
+        reborn: set[str] = set()
+        for m in messages:
+            if m.outcome is not None and (node := m.outcome.sparkplug_node) is not None:
+                touched.add(node)
+                if m.outcome.sparkplug_tables:
+                    reborn.add(node)
+        if not touched:
             return self._write_options
-        return batches.WriteOptions(self._write_options.keep_bytes, self._decoder.sparkplug_snapshot(nodes))
+        return batches.WriteOptions(
+            self._write_options.keep_bytes,
+            self._decoder.sparkplug_snapshot(reborn),
+            self._decoder.sparkplug_seqs(touched - reborn),
+        )
 
     def _commit(self, conn: psycopg.Connection[Any], messages: Sequence[Message]) -> None:
         started = time.perf_counter()

@@ -22,11 +22,22 @@ def load(conn: Conn) -> dict[str, dict[str, Any]]:
     return {r["node_key"]: r["state"] for r in rows}
 
 
-def save(conn: Conn, states: Mapping[str, dict[str, Any] | None]) -> None:
-    """Upsert the given nodes' states; a ``None`` state removes the node (it died)."""
+def save(
+    conn: Conn, states: Mapping[str, dict[str, Any] | None], *, seqs: Mapping[str, int | None] | None = None
+) -> None:
+    """Upsert the given nodes' states (``None``: the node died, forget it); for the nodes in ``seqs`` only
+    the stored ``seq`` changes (their alias tables, the large part, stay as they are)."""
     gone = sorted(k for k, v in states.items() if v is None)
     kept = sorted((k, v) for k, v in states.items() if v is not None)
+    moved = sorted((seqs or {}).items())
     with conn.cursor() as cur:
+        if moved:
+            cur.executemany(
+                "UPDATE sparkplug_nodes SET updated_at = now(),"
+                " state = jsonb_set(state, '{seq}', coalesce(to_jsonb(%s::integer), 'null'::jsonb))"
+                " WHERE node_key = %s",
+                [(seq, key) for key, seq in moved],
+            )
         if kept:
             cur.executemany(
                 "INSERT INTO sparkplug_nodes (node_key, state) VALUES (%s, %s) ON CONFLICT (node_key)"

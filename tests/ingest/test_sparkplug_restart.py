@@ -89,9 +89,13 @@ def test_restart_mid_stream_loses_no_process_value(database_url: str, mqtt_setti
         discard_session(mqtt_settings, SLOT_USER)
     with connect(database_url) as conn:
         refused = quarantine.recent(conn, device_id=creds.device_id)
+        events = readings.device_events(conn, device_ids=[creds.device_id])
+        state = sparkplug_nodes.load(conn)[f"{uid}/{creds.device_id}"]
     assert [r.reason for r in refused] == []
     assert _stored(database_url, creds.device_id) == 60 * len(TAGS)
     assert node.rebirths == 0
+    # The stored seq moved with every batch: the restart is not mistaken for lost messages.
+    assert [e.event for e in events] == ["online"] and state["seq"] == 59
 
 
 def test_worker_without_state_asks_the_node_to_rebirth(
