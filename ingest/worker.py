@@ -53,7 +53,7 @@ from paho.mqtt.properties import Properties
 
 from ingest import batch as batches
 from ingest.batch import OUTAGE_ERRORS, Batch, Message
-from ingest.decoders.sparkplug import DataType, Metric, encode_payload
+from ingest.decoders.sparkplug import REBIRTH_METRIC, DataType, Metric, encode_payload
 from ingest.decoders.sparkplug import topic as sparkplug_topic
 from ingest.decoding import MessageDecoder, Outcome
 from ingest.handoff import BufferedClient, Inbox, ack_in_order
@@ -67,7 +67,6 @@ from store.db import connect
 log = logging.getLogger(__name__)
 
 _MAX_BACKOFF_S = 10.0
-REBIRTH_METRIC = "Node Control/Rebirth"
 
 
 def share_groups(settings: IngestSettings, mqtt_settings: MqttSettings) -> tuple[str, list[str]]:

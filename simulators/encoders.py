@@ -29,7 +29,7 @@ import numpy as np
 from google.protobuf.message import DecodeError as ProtobufDecodeError  # type: ignore[import-untyped,unused-ignore]
 from numpy.typing import NDArray
 
-from ingest.decoders.sparkplug import DataType, Metric, encode_payload
+from ingest.decoders.sparkplug import REBIRTH_METRIC, DataType, Metric, encode_payload
 from ingest.decoders.sparkplug.schema import payload_class
 from simulators.cycler.frame import FLOAT_FIELDS, CyclerFrame
 from simulators.frames import DustFrame
@@ -315,7 +315,7 @@ def is_rebirth_request(payload: bytes) -> bool:
     except ProtobufDecodeError:
         return False
     return any(
-        m.name == "Node Control/Rebirth" and m.WhichOneof("value") == "boolean_value" and m.boolean_value
+        m.name == REBIRTH_METRIC and m.WhichOneof("value") == "boolean_value" and m.boolean_value
         for m in message.metrics
     )
 
