@@ -116,6 +116,21 @@ def render_acl() -> str:
     return ACL_TEMPLATE.format(service_rules="\n".join(rules))
 
 
+def write_acl(path: Path) -> bool:
+    """Write the current ACL to ``path`` (private, owned like its folder); False when it was already current."""
+    text = render_acl()
+    if path.exists() and path.read_text() == text:
+        return False
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    st = path.parent.stat()
+    if os.geteuid() == 0:
+        os.chown(tmp, st.st_uid, st.st_gid)
+    tmp.chmod(0o600)  # Mosquitto warns about (and later releases refuse) a world-readable ACL
+    tmp.replace(path)
+    return True
+
+
 def share_group_name(label: str, secret: str) -> str:
     """The ingest workers' shared-subscription group: ``<label>-`` and 32 hex digits of HMAC-SHA256.
 

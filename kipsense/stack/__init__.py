@@ -101,6 +101,8 @@ class LocalStack:
             self._check_port_free(mq.port, "Mosquitto")
             mq.write_config(mqtt_auth.hash_password(self._secret("ingest-password")))
             mq.start()
+        else:
+            mq.refresh_acl()  # a broker started by an earlier version gets the current ACL rules
         admin.ensure_database(pg.url("postgres"), DATABASE)
         migrate.apply(pg.url(DATABASE))
         self._write_env_file(pg, mq)

@@ -98,8 +98,7 @@ class LocalMosquitto:
         """Config, ACL and the service users' entries (devices' entries are kept)."""
         (self.dir / "data").mkdir(parents=True, exist_ok=True)
         (self.dir / "mosquitto.conf").write_text(_CONF.format(dir=self.dir, port=self.port) + self._tls_config())
-        self.acl_file.write_text(mqtt_auth.render_acl())
-        self.acl_file.chmod(0o600)  # Mosquitto warns about (and later releases refuse) a world-readable ACL
+        mqtt_auth.write_acl(self.acl_file)
         mqtt_auth.upsert_users(self.password_file, dict.fromkeys(mqtt_auth.ingest_usernames(), service_hash))
         self.user.chown(self.dir)
 
@@ -162,3 +161,10 @@ class LocalMosquitto:
 
     def reload(self) -> None:
         mqtt_auth.reload_broker(self.pid_file)
+
+    def refresh_acl(self) -> bool:
+        """Bring a running broker's ACL up to the current rules (rewrite and SIGHUP); True when it changed."""
+        if not mqtt_auth.write_acl(self.acl_file):  # written owned like the folder: the broker can read it
+            return False
+        self.reload()
+        return True

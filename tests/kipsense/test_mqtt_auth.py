@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from kipsense import mqtt_auth
@@ -45,3 +47,12 @@ def test_share_group_name_is_stable_and_needs_the_secret() -> None:
 def test_share_group_name_refuses_bad_input(label: str, secret: str) -> None:
     with pytest.raises(ValueError, match="shared-subscription"):
         mqtt_auth.share_group_name(label, secret)
+
+
+def test_write_acl_replaces_stale_rules_privately(tmp_path: Path) -> None:
+    acl = tmp_path / "acl"
+    acl.write_text("pattern write sensors/%u/#\n")  # the rules of an earlier version
+    assert mqtt_auth.write_acl(acl)
+    assert acl.read_text() == mqtt_auth.render_acl()
+    assert acl.stat().st_mode & 0o777 == 0o600
+    assert not mqtt_auth.write_acl(acl)  # already current: nothing to reload
