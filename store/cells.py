@@ -9,7 +9,7 @@ from a test's samples and can be rebuilt from them at any time (``rebuild_cycles
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final
@@ -500,3 +500,114 @@ def cycles(conn: Conn, *, cell_id: str) -> list[dict[str, Any]]:
                 )
             out.extend(cur.fetchall())
     return out
+
+
+# --- imported samples ---------------------------------------------------------------------------------------
+
+#: Columns an import writes to ``cycler_samples``, in COPY order (``time`` as Unix microseconds).
+SAMPLE_COLUMNS: Final = (
+    "time",
+    "test_time",
+    "cycle_index",
+    "step_index",
+    "step_type",
+    "voltage",
+    "current",
+    "temperature",
+    "charge_capacity",
+    "discharge_capacity",
+    "charge_energy",
+    "discharge_energy",
+    "internal_resistance",
+)
+
+
+def ensure_archive_channel(conn: Conn, *, device_id: str, name: str) -> None:
+    """A cycler channel for samples that come from a file rather than a live instrument.
+
+    It is registered out of service (``retired``): it never sends, so it must not raise offline alerts or
+    hold a broker credential. An existing device of that id must be a cycler channel.
+    """
+    with conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute(
+            "INSERT INTO devices (device_id, kind, site_id, name, status) VALUES (%s, 'cycler', 'park', %s, 'retired')"
+            " ON CONFLICT (device_id) DO NOTHING",
+            (device_id, name),
+        )
+    kind = _device_kind(conn, device_id)
+    if kind != "cycler":
+        raise RegistryError(f"device {device_id!r} is a {kind} device, not a cycler channel")
+
+
+def copy_samples(
+    conn: Conn,
+    *,
+    device_id: str,
+    columns: dict[str, Any],
+    time_estimated: bool,
+    chunk_rows: int = 200_000,
+    on_progress: Callable[[int], None] | None = None,
+) -> int:
+    """COPY samples of one channel into ``cycler_samples`` (inside the caller's transaction); rows written.
+
+    ``columns`` maps each of ``SAMPLE_COLUMNS`` to an equal-length array (``time`` in Unix microseconds,
+    NaN for a missing value). Samples are rows of the same table live channels write, so every reader of
+    cycler data sees them. A sample at a time the channel already has is refused (``RegistryError``) and
+    the transaction must be rolled back by the caller.
+    """
+    import numpy as np
+    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow.csv as pacsv  # type: ignore[import-untyped]
+
+    n = len(columns["time"])
+    arrays = [
+        pa.array(np.full(n, device_id, dtype=object), type=pa.string()),
+        pa.array(np.asarray(columns["time"], dtype=np.int64), type=pa.timestamp("us", tz="UTC")),
+    ]
+    for name in SAMPLE_COLUMNS[1:]:
+        values = columns[name]
+        if name == "step_type":
+            arrays.append(pa.array(values, type=pa.string()))
+        else:
+            arrays.append(pa.array(values, from_pandas=True))  # NaN -> NULL
+    arrays.append(pa.array(np.full(n, time_estimated)))
+    names = ["device_id", *SAMPLE_COLUMNS, "time_estimated"]
+    table = pa.table(arrays, names=names)
+    stmt = sql.SQL("COPY cycler_samples ({}) FROM STDIN (FORMAT csv)").format(
+        sql.SQL(", ").join(map(sql.Identifier, names))
+    )
+    try:
+        with conn.cursor() as cur, cur.copy(stmt) as copy:
+            for lo in range(0, n, chunk_rows):
+                buf = pa.BufferOutputStream()
+                pacsv.write_csv(
+                    table.slice(lo, chunk_rows), buf, write_options=pacsv.WriteOptions(include_header=False)
+                )
+                copy.write(buf.getvalue().to_pybytes())
+                if on_progress is not None:
+                    on_progress(min(chunk_rows, n - lo))
+    except psycopg.errors.UniqueViolation:
+        raise RegistryError(
+            f"channel {device_id!r} already has samples at some of these times (the same test imported from"
+            " another file, or overlapping a live test)"
+        ) from None
+    return n
+
+
+@dataclass(frozen=True, slots=True)
+class Lineage:
+    """A cell with the lot it was made from, the process batches behind that lot, and its tests."""
+
+    cell: Cell
+    lot: Lot | None
+    batches: list[Batch]
+    tests: list[CellTest]
+
+
+def lineage(conn: Conn, *, cell_id: str) -> Lineage | None:
+    cell = get_cell(conn, cell_id=cell_id)
+    if cell is None:
+        return None
+    lot = get_lot(conn, lot_id=cell.lot_id) if cell.lot_id else None
+    batches = [b for b in (get_batch(conn, batch_id=x) for x in (lot.batch_ids if lot else [])) if b is not None]
+    return Lineage(cell=cell, lot=lot, batches=batches, tests=list_tests(conn, cell_id=cell_id))
