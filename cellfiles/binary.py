@@ -9,6 +9,7 @@ a file that is not, or whose data points are not consecutive, is reported as tru
 
 from __future__ import annotations
 
+import io
 import shutil
 import struct
 import subprocess
@@ -53,7 +54,7 @@ def read_arbin_res(path: Path, data: bytes, *, tz: tzinfo | None = None) -> RawC
     try:
         table = pacsv.read_csv(pa.BufferReader(out))
     except pa.ArrowInvalid as exc:
-        raise CellFileError(path, f"damaged data table: {str(exc).splitlines()[0]}") from None
+        raise CellFileError(path, f"truncated or damaged Access database: {str(exc).splitlines()[0][:100]}") from None
     if table.num_rows == 0:
         raise CellFileError(path, "the file holds no data points")
     names = table.column_names
@@ -84,11 +85,11 @@ def read_biologic_mpr(path: Path, data: bytes, *, tz: tzinfo | None = None) -> R
     from galvani import BioLogic  # type: ignore[import-untyped]
 
     try:
-        mpr = BioLogic.MPRfile(str(path))
+        mpr = BioLogic.MPRfile(io.BytesIO(data))  # from memory: galvani leaves a file it opened open
     except _READER_ERRORS as exc:
-        raise CellFileError(
-            path, f"unreadable BioLogic .mpr ({len(data)} bytes, damaged or truncated): {exc}"
-        ) from None
+        detail = " ".join(str(exc).split())
+        msg = f"unreadable BioLogic .mpr ({len(data)} bytes, damaged or truncated): {detail}"
+        raise CellFileError(path, msg) from None
     arr = mpr.data
     names = list(arr.dtype.names or ())
     mapping = map_columns(names)

@@ -91,6 +91,10 @@ def split_header(raw: str) -> Header:
         head, _, tail = text.rpartition("/")
         if parse_unit(tail) is not None:
             name, unit_text = head, tail
+    elif "_" in text:  # "Voltage_V", "Current_mA", "Test_Time_s"
+        head, _, tail = text.rpartition("_")
+        if head and parse_unit(tail) is not None:
+            name, unit_text = head, tail
     parsed = parse_unit(unit_text) if unit_text else None
     key = re.sub(r"[^a-z0-9]", "", name.lower())
     return Header(raw=raw, key=key, unit=parsed[0] if parsed else None, factor=parsed[1] if parsed else 1.0)

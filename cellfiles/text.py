@@ -195,10 +195,11 @@ def _floats(table: pa.Table, name: str) -> FloatArray:
 
 def durations(path: Path, col: pa.ChunkedArray, first_line: int) -> FloatArray:
     """Seconds from numbers or ``[Nd ]HH:MM:SS[.fff]`` strings (Maccor, Neware); nulls stay NaN."""
-    try:
-        return np.asarray(pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
+    for candidate in (col, pc.replace_substring(col, ",", ".")):  # plain or decimal-comma numbers
+        try:
+            return np.asarray(pc.cast(candidate, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
     parts = pc.extract_regex(col, _DURATION)
     unmatched = pc.and_(pc.is_null(parts), pc.is_valid(col))
     if pc.any(unmatched).as_py():
@@ -283,23 +284,28 @@ def _neware_nested(data: bytes) -> tuple[bytes, list[str], np.ndarray, int]:
     step_fields = lines[1].rstrip(b"\r").decode("utf-8", "replace").split(",")
     type_pos = next((i for i, f in enumerate(step_fields) if split_header(f).key == "steptype"), 3)
     num_pos = next((i for i, f in enumerate(step_fields) if split_header(f).key == "stepnumber"), 2)
+    cycle_width = len(lines[0].split(b","))
     out: list[bytes] = []
     where: list[int] = []
     prefix = b",,,"
     cycle = b""
+
+    def step_prefix(f: list[bytes]) -> bytes:
+        number = f[num_pos] if len(f) > num_pos else b""
+        label = f[type_pos] if len(f) > type_pos else b""
+        return b"%s,%s,%s," % (cycle, number, label)
+
     for n, line in enumerate(lines[3:], start=4):
         if line.startswith(b",,"):
             out.append(prefix + line[2:])
             where.append(n)
         elif line.startswith(b","):
-            f = line.split(b",")
-            prefix = b"%s,%s,%s," % (
-                cycle,
-                f[num_pos] if len(f) > num_pos else b"",
-                f[type_pos] if len(f) > type_pos else b"",
-            )
+            prefix = step_prefix(line.rstrip(b"\r").split(b","))
         elif line.strip():
-            cycle = line.split(b",", 1)[0]
+            parts = line.rstrip(b"\r").split(b",")
+            cycle = parts[0]
+            if len(parts) > cycle_width:  # some exports put the cycle's first step on the cycle's own row
+                prefix = step_prefix([b"", *parts[cycle_width:]])
     fields = ["Cycle Index", "Step Number", "Step Type", *header[2:]]
     return b"\n".join(out) + b"\n", fields, np.asarray(where, dtype=np.int64), 4
 
