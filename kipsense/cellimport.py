@@ -91,6 +91,15 @@ def import_file(
     try:
         with conn.transaction():
             test_id, n_cycles = _write(conn, path, samples, cell, lot_id, device, digest, on_progress)
+    except store_cells.ExistsError:  # the same file imported by someone else meanwhile
+        raced = store_cells.imported_test(conn, file_sha256=digest)
+        if raced is None:
+            raise
+        return ImportResult(
+            path=str(path), status="already imported", cell_id=raced.cell_id, format=raced.file_format,
+            samples=raced.n_samples or 0, cycles=raced.n_cycles, test_id=raced.test_id, device_id=raced.device_id,
+            file_sha256=digest,
+        )  # fmt: skip
     except store_cells.RegistryError as exc:
         return ImportResult(path=str(path), status="failed", file_sha256=digest, error=f"{path}: {exc}")
     return ImportResult(

@@ -29,6 +29,10 @@ class NotFoundError(RegistryError):
     """A referenced cell, lot, batch or device does not exist."""
 
 
+class ExistsError(RegistryError):
+    """The id (or the file) is already registered."""
+
+
 @dataclass(frozen=True, slots=True)
 class Lot:
     lot_id: str
@@ -178,7 +182,7 @@ def register_batch(
             (batch_id, device_id, start_time, end_time, product, notes),
         )
     except psycopg.errors.UniqueViolation:
-        raise RegistryError(f"batch {batch_id!r} already exists") from None
+        raise ExistsError(f"batch {batch_id!r} already exists") from None
     except psycopg.errors.CheckViolation:
         raise RegistryError(f"invalid batch id {batch_id!r}") from None
     batch = get_batch(conn, batch_id=batch_id)
@@ -246,7 +250,7 @@ def register_lot(
             (lot_id, material, maker, produced_at, notes),
         )
     except psycopg.errors.UniqueViolation:
-        raise RegistryError(f"lot {lot_id!r} already exists") from None
+        raise ExistsError(f"lot {lot_id!r} already exists") from None
     except psycopg.errors.CheckViolation:
         raise RegistryError(f"invalid lot id {lot_id!r}") from None
     link_batches(conn, lot_id=lot_id, batch_ids=batch_ids)
@@ -320,7 +324,7 @@ def register_cell(
             )
             row = cur.fetchone()
     except psycopg.errors.UniqueViolation:
-        raise RegistryError(f"cell {cell_id!r} already exists") from None
+        raise ExistsError(f"cell {cell_id!r} already exists") from None
     except psycopg.errors.ForeignKeyViolation as exc:
         raise _fk_error(exc) from None
     except psycopg.errors.CheckViolation:
@@ -408,7 +412,7 @@ def add_test(
                 (cell_id, device_id, start_time, end_time, source, file_name, file_sha256, file_format, n_samples),
             ).fetchone()
     except psycopg.errors.UniqueViolation:
-        raise RegistryError(f"a file with hash {file_sha256} is already imported") from None
+        raise ExistsError(f"a file with hash {file_sha256} is already imported") from None
     except psycopg.errors.ForeignKeyViolation as exc:
         raise _fk_error(exc) from None
     except psycopg.errors.CheckViolation:

@@ -35,11 +35,10 @@ QueryText = Annotated[str | None, Query(pattern=r"^[^\x00]*$", max_length=200)]
 
 
 def _refused(exc: store_cells.RegistryError) -> HTTPException:
-    if isinstance(exc, store_cells.NotFoundError):
-        return HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc))
-    if "already exists" in str(exc):
+    """409 for a taken id, 422 for an unknown reference or an invalid value in the body."""
+    if isinstance(exc, store_cells.ExistsError):
         return HTTPException(status.HTTP_409_CONFLICT, str(exc))
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc))
+    return HTTPException(422, str(exc))
 
 
 @router.get("/cells", response_model=CellsPublic)
