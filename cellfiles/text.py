@@ -104,11 +104,20 @@ def _decimal(sample_rows: list[str], delim: str) -> str:
     return "," if comma > point else "."
 
 
-def _line_of(data: bytes, start: int, snippet: str, first_line: int) -> int | None:
+def _line_of(data: bytes, start: int, snippet: str, first_line: int, *, field: bool = False) -> int | None:
+    """File line of the first whole line (or, with ``field``, whole field) of ``data[start:]`` equal to
+    ``snippet``: the row or value pyarrow reported."""
     if not snippet:
         return None
-    pos = data.find(snippet.encode("utf-8", "replace"), start)
-    return None if pos < 0 else first_line + data.count(b"\n", start, pos)
+    needle = snippet.encode("utf-8", "replace")
+    before, after = (b"\n,;\t", b"\r\n,;\t") if field else (b"\n", b"\r\n")
+    pos = data.find(needle, start)
+    while pos >= 0:
+        end = pos + len(needle)
+        if (pos == start or data[pos - 1] in before) and (end == len(data) or data[end] in after):
+            return first_line + data.count(b"\n", start, pos)
+        pos = data.find(needle, pos + 1)
+    return None
 
 
 def parse_table(
@@ -171,7 +180,7 @@ def parse_table(
         if m:
             col = int(m.group(1))
             label = fields[col] if col < len(fields) else f"#{col}"
-            line = _line_of(body, 0, m.group(2), first_line)
+            line = _line_of(body, 0, m.group(2), first_line, field=True)
             raise CellFileError(path, f"column {label!r}: {m.group(2)!r} is not a number", line=line) from None
         raise CellFileError(path, f"unreadable table: {msg.splitlines()[0]}", line=first_line) from None
     if bad:

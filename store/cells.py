@@ -628,8 +628,11 @@ def copy_samples(
     stmt = sql.SQL("COPY cycler_samples ({}) FROM STDIN (FORMAT BINARY)").format(
         sql.SQL(", ").join(map(sql.Identifier, names))
     )
+    from psycopg.copy import QueuedLibpqWriter
+
     try:
-        with conn.cursor() as cur, cur.copy(stmt) as copy:
+        # the queued writer sends from its own thread, so the next block is encoded while this one is sent
+        with conn.cursor() as cur, cur.copy(stmt, writer=QueuedLibpqWriter(cur)) as copy:
             copy.write(_COPY_SIGNATURE)
             for lo in range(0, n, chunk_rows):
                 part = {k: v[lo : lo + chunk_rows] for k, v in columns.items()}
