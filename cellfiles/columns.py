@@ -41,6 +41,7 @@ ALIASES: Final[dict[str, tuple[str, ...]]] = {
     "internal_resistance": (
         "internalresistance", "dcinternalresistance", "dcir", "ir", "internalresistance1", "resistance", "rdc",
     ),
+    "specimen": ("cell", "cellnr", "cellno", "cellnumber", "channel", "channelindex", "channelnumber", "chan"),
 }  # fmt: skip
 
 _UNIT_RE: Final = re.compile(r"^(?P<name>.*?)\s*(?:\((?P<p>[^()]*)\)|\[(?P<b>[^\[\]]*)\])\s*$")

@@ -31,7 +31,7 @@ from cellfiles.raw import CellFileError, FloatArray, RawColumns, parse_datetime
 
 _HEAD_BYTES = 512 * 1024
 _MAX_HEADER_LINE = 400
-_STRING_QUANTITIES = ("datetime", "step_type", "test_time", "step_time")
+_STRING_QUANTITIES = ("datetime", "step_type", "test_time", "step_time", "specimen")
 _NULLS = ["", "NaN", "nan", "NAN", "-", "--", "N/A", "n/a", "null", "NULL", "None"]
 _DURATION = r"^\s*(?:(?P<d>\d+)\s*d\s*)?(?P<h>\d+):(?P<m>\d{1,2}):(?P<s>\d{1,2}(?:[.,]\d*)?)\s*$"
 
@@ -235,9 +235,19 @@ def columns_to_raw(
 ) -> RawColumns:
     """The recognised columns as a ``RawColumns`` in normalised units."""
     numeric: dict[str, FloatArray] = {}
+    if "specimen" in mapping:  # one file, one test: an export of several cells or channels is refused
+        col = table.column(f"c{mapping['specimen'][0]}")
+        distinct = pc.unique(col.drop_null())
+        if len(distinct) > 1:
+            label = mapping["specimen"][1].raw
+            raise CellFileError(
+                path,
+                f"holds {len(distinct)} cells or channels (column {label!r}); export one per file",
+                line=first_line,
+            )
     for q, (i, h) in mapping.items():
         name = f"c{i}"
-        if q in ("datetime", "step_type"):
+        if q in ("datetime", "step_type", "specimen"):
             continue
         if q in ("test_time", "step_time"):
             arr = durations(path, table.column(name), first_line)

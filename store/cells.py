@@ -453,6 +453,26 @@ def end_test(conn: Conn, *, test_id: int, end_time: datetime) -> bool:
     return cur.rowcount == 1
 
 
+def remove_test(conn: Conn, *, test_id: int) -> int | None:
+    """Forget a test (to import a file again, say under another cell); returns the samples deleted.
+
+    An imported test's samples (its channel's samples in its window) go with it; a live test's samples
+    belong to the channel and stay. None if there is no such test. Run it inside a transaction.
+    """
+    test = get_test(conn, test_id=test_id)
+    if test is None:
+        return None
+    removed = 0
+    if test.source == "import":
+        cur = conn.execute(
+            "DELETE FROM cycler_samples WHERE device_id = %(device_id)s AND time >= %(start)s AND time <= %(end)s",
+            _window(test),
+        )
+        removed = cur.rowcount
+    conn.execute("DELETE FROM cell_tests WHERE test_id = %s", (test_id,))
+    return removed
+
+
 # --- per-cycle summaries ------------------------------------------------------------------------------------
 
 

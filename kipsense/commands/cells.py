@@ -6,6 +6,7 @@ cells list | show CELL     cells; one cell with its lot, the lot's process batch
 cells cycles CELL          per-cycle capacities, energies, efficiency, resistance, temperature
 cells assign CELL          a live test: the cell runs on cycler channel ``--channel`` from ``--start``
 cells rebuild [CELL]       derive the per-cycle summaries again from the stored samples
+cells remove-test TEST     forget a test (an imported file's samples too), e.g. to import it again
 lots register|list|show    material lots and the batches (``--batch``, repeatable) they were made from
 batches register|list|show process batches: a process line device over ``--start``..``--end``
 
@@ -28,7 +29,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     fmt = argparse.RawDescriptionHelpFormatter
     p = sub.add_parser("cells", help="battery cells: import test files, registry, cycles", description=__doc__,
                        formatter_class=fmt)  # fmt: skip
-    p.add_argument("action", choices=["import", "register", "list", "show", "cycles", "assign", "rebuild"])
+    p.add_argument(
+        "action", choices=["import", "register", "list", "show", "cycles", "assign", "rebuild", "remove-test"]
+    )
     p.add_argument("args", nargs="*", help="import: files or folders; others: the cell id")
     p.add_argument("--cell", help="import: the cell the files test (default: from each file's name)")
     p.add_argument("--lot", help="import/register: the material lot the cell is made from; list: only this lot")
@@ -103,7 +106,7 @@ def cmd_cells(args: argparse.Namespace) -> int:
             _err("kipsense cells import: name at least one file or folder")
             return 2
         return _import(args)
-    needs_id = args.action in {"register", "show", "cycles", "assign"}
+    needs_id = args.action in {"register", "show", "cycles", "assign", "remove-test"}
     if needs_id and len(args.args) != 1:
         _err(f"kipsense cells {args.action}: give one cell id")
         return 2
@@ -180,6 +183,18 @@ def _cells(args: argparse.Namespace, conn: Any, cell_id: str | None) -> int:
         if args.end is not None:
             store_cells.rebuild_cycles(conn, test_id=test_id)
         _out(_dump({"test_id": test_id, "cell_id": cell_id}) if args.json else f"test {test_id} of cell {cell_id}")
+        return 0
+    if args.action == "remove-test":
+        assert cell_id is not None  # noqa: S101 - here the argument is the test id
+        if not cell_id.isdigit():
+            _err("kipsense cells remove-test: give the test id (a number, see `kipsense cells show CELL`)")
+            return 2
+        with conn.transaction():
+            removed = store_cells.remove_test(conn, test_id=int(cell_id))
+        if removed is None:
+            _err(f"no test {cell_id}")
+            return 1
+        _out(_dump({"test_id": int(cell_id), "samples_removed": removed}) if args.json else f"removed test {cell_id}")
         return 0
     # rebuild
     tests = store_cells.list_tests(conn, cell_id=cell_id)
@@ -258,27 +273,28 @@ def _import(args: argparse.Namespace) -> int:
 
 
 class _Progress:
-    """A progress bar on stderr while samples are written (tqdm; off when stderr is not a terminal)."""
+    """A progress bar on stderr per file: elapsed time while reading, then samples written (tqdm; off when
+    stderr is not a terminal)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.bar: Any = None
 
     def __enter__(self) -> _Progress:
+        from tqdm import tqdm
+
+        self.bar = tqdm(desc=f"{self.name} (reading)", unit="samples", unit_scale=True, disable=not sys.stderr.isatty())
         return self
 
     def total(self, n: int) -> None:
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=n, desc=self.name, unit="samples", unit_scale=True, disable=not sys.stderr.isatty())
+        self.bar.reset(total=n)
+        self.bar.set_description(self.name)
 
     def update(self, n: int) -> None:
-        if self.bar is not None:
-            self.bar.update(n)
+        self.bar.update(n)
 
     def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.close()
+        self.bar.close()
 
 
 def cmd_lots(args: argparse.Namespace) -> int:

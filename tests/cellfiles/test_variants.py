@@ -225,3 +225,14 @@ def test_a_non_number_names_line_and_column(tmp_path: Path) -> None:
     path.write_text("\n".join(data) + "\n")
     with pytest.raises(CellFileError, match=r"run\.csv: line 31: column 'Voltage\(V\)': '3\.x' is not a number"):
         read(path)
+
+
+def test_an_export_of_several_cells_is_refused(samples: Path, tmp_path: Path) -> None:
+    # the PEC layout with a second cell's rows appended: one file must be one test
+    lines = (samples / "pec.csv").read_text(encoding="utf-8").splitlines()
+    h = next(i for i, ln in enumerate(lines) if ln.startswith("Test,Cell,Rack"))
+    other = [ln.replace("187,1,", "187,2,", 1) for ln in lines[h + 1 : h + 50]]
+    path = tmp_path / "two.csv"
+    path.write_text("\n".join([*lines, *other]) + "\n", encoding="utf-8")
+    with pytest.raises(CellFileError, match=r"two\.csv: line \d+: holds 2 cells or channels \(column 'Cell'\)"):
+        read(path)

@@ -103,6 +103,14 @@ def test_import_folder_json_cycles_and_reimport(
     assert {r["cell_id"] for r in again} == {"pec"} and again[0]["samples"] == results["pec.csv"]["samples"]
     assert _samples_in_store(conn) == before
 
+    # forgotten, then imported again under another cell
+    code, out, _ = _run(capsys, "cells", "remove-test", str(results["pec.csv"]["test_id"]), "--json")
+    assert code == 0 and json.loads(out)["samples_removed"] == results["pec.csv"]["samples"]
+    assert _samples_in_store(conn) == before - results["pec.csv"]["samples"]
+    code, out, _ = _run(capsys, "cells", "import", str(folder / "pec.csv"), "--cell", "pec-7", "--json")
+    assert code == 0 and json.loads(out)["status"] == "imported" and json.loads(out)["cell_id"] == "pec-7"
+    assert _samples_in_store(conn) == before
+
 
 def _truncated(src: Path, dst: Path) -> Path:
     data = src.read_bytes()
