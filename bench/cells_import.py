@@ -12,6 +12,7 @@ is one long test) up to ``--mb`` megabytes.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import secrets
 import sys
@@ -27,6 +28,7 @@ from cellfiles.reader import read
 from kipsense.cellimport import import_file
 from kipsense.stack import LocalStack
 from store import admin, migrate
+from store import cells as store_cells
 from store.db import connect
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,6 +108,7 @@ def _one(conn: object, path: Path) -> dict[str, float | int | str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mb", type=float, default=100.0, help="size of the large file in megabytes")
+    parser.add_argument("--repeat", type=int, default=3, help="imports of the large file (the median is reported)")
     parser.add_argument("--stack", default="test", help="local stack to run on (.local/<name>)")
     args = parser.parse_args(argv)
     src = samples_dir()
@@ -124,8 +127,19 @@ def main(argv: list[str] | None = None) -> int:
                 print(f, per_file[f], flush=True)
             big = Path(tmp) / "pec_big.csv"
             big_pec(src / "pec.csv", big, int(args.mb * 1e6))
-            large = _one(conn, big)
-            print("large", large, flush=True)
+            runs = []
+            for _ in range(args.repeat):  # the machine is shared: the median of a few runs, the test forgotten between
+                run = _one(conn, big)
+                print("large", run, flush=True)
+                runs.append(run)
+                test = store_cells.imported_test(conn, file_sha256=hashlib.sha256(big.read_bytes()).hexdigest())
+                if test is None:
+                    raise SystemExit("the large file's test is missing after its import")
+                with conn.transaction():
+                    store_cells.remove_test(conn, test_id=test.test_id)
+            runs.sort(key=lambda r: float(r["import_s"]))
+            large = runs[len(runs) // 2]
+            large_times = [round(float(r["import_s"]), 2) for r in runs]
     finally:
         admin.drop_database(admin_url, name)
 
@@ -141,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         "import_samples_per_s": large["import_samples_per_s"],
         "import_mb_per_s": float(large["mb"]) / float(large["import_s"]),
         "large_file": large,
+        "large_file_import_s_runs": large_times,
         "import_samples_per_s_by_format": by_format,
         "files": per_file,
         "load_average_1m": load,
@@ -155,8 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     ]  # fmt: skip
     body = f"""## Import of real cycler files
 
-Command: `.venv/bin/python bench/cells_import.py --mb {args.mb:g}` (test stack, fresh database; 2 CPUs shared
-with other work: 1-minute load average {load:.1f} at the end of the run).
+Command: `.venv/bin/python bench/cells_import.py --mb {args.mb:g} --repeat {args.repeat}` (test stack, fresh
+database; 2 CPUs shared with other work: 1-minute load average {load:.1f} at the end of the run).
 
 Each real file of `shared/data/cycler-samples` imported once: read (parse + normalise) and the whole import
 (read, binary COPY into `cycler_samples`, per-cycle summaries, one transaction). The large file repeats the PEC

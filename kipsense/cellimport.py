@@ -20,6 +20,7 @@ import psycopg
 from cellfiles.normalise import Samples, normalise
 from cellfiles.raw import CellFileError
 from cellfiles.reader import read_raw
+from store import cell_samples
 from store import cells as store_cells
 
 Conn = psycopg.Connection[Any]
@@ -126,7 +127,7 @@ def _write(
         source="import", file_name=path.name, file_sha256=digest, file_format=samples.format,
         n_samples=len(samples),
     )  # fmt: skip
-    store_cells.copy_samples(
+    cell_samples.copy_samples(
         conn,
         device_id=device_id,
         columns={

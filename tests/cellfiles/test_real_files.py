@@ -152,8 +152,8 @@ def test_reader_matches_the_integrated_current(samples: Path, name: str) -> None
     scale = max(max(v) for v in expected.values())
     assert scale > 0
     for c, (qc, qd) in expected.items():
-        assert ours[c][0] == pytest.approx(qc, rel=0.02, abs=0.01 * scale), (c, ours[c], (qc, qd))
-        assert ours[c][1] == pytest.approx(qd, rel=0.02, abs=0.01 * scale), (c, ours[c], (qc, qd))
+        assert ours[c][0] == pytest.approx(qc, rel=0.02, abs=0.005 * scale), (c, ours[c], (qc, qd))
+        assert ours[c][1] == pytest.approx(qd, rel=0.02, abs=0.005 * scale), (c, ours[c], (qc, qd))
 
 
 def test_nested_neware_export_matches_its_own_cycle_summary(samples: Path) -> None:
