@@ -15,34 +15,97 @@ from typing import Final
 
 #: Keys per quantity, most specific first. A quantity is looked for in this order too.
 ALIASES: Final[dict[str, tuple[str, ...]]] = {
-    "datetime": ("datetime", "dateandtime", "realtime", "dpttime", "timestamp", "date", "datestamp", "absolutetime"),
+    "datetime": (
+        "绝对时间",
+        "系统时间",
+        "日期",
+        "时间戳",
+        "datetime",
+        "dateandtime",
+        "realtime",
+        "dpttime",
+        "timestamp",
+        "date",
+        "datestamp",
+        "absolutetime",
+    ),
     "test_time": (
-        "testtime", "totaltime", "totaltimeseconds", "cumulativetime", "runtime", "elapsedtime", "time",
+        "总时间",
+        "测试时间",
+        "累计时间",
+        "总运行时间",
+        "testtime",
+        "totaltime",
+        "totaltimeseconds",
+        "cumulativetime",
+        "runtime",
+        "elapsedtime",
+        "time",
     ),
-    "step_time": ("steptime",),
-    "cycle": ("cycleindex", "cyclenumber", "cycle", "cyc", "cyclec", "cycleno", "cyclenr", "fullcycle"),
+    "step_time": (
+        "工步时间",
+        "相对时间",
+        "steptime",
+    ),
+    "cycle": (
+        "循环序号",
+        "循环号",
+        "循环",
+        "cycleindex",
+        "cyclenumber",
+        "cycle",
+        "cyc",
+        "cyclec",
+        "cycleno",
+        "cyclenr",
+        "fullcycle",
+    ),
     "half_cycle": ("halfcycle",),
-    "step": ("stepindex", "stepnumber", "step", "ns", "stepno", "stepnr"),
-    "step_type": ("steptype", "state", "md", "status", "mode", "stepname"),
-    "current": ("current", "amps", "amp", "i", "curr"),
-    "voltage": ("voltage", "volts", "ewe", "potential", "ecell", "cellvoltage", "volt", "v", "u"),
-    "charge_capacity": ("chargecapacity", "chgcap", "chgcapacity", "qcharge", "capacitycharge", "chcap"),
+    "step": ("工步号", "工步序号", "工步", "stepindex", "stepnumber", "step", "ns", "stepno", "stepnr"),
+    "step_type": ("工步类型", "工步名称", "状态", "steptype", "state", "md", "status", "mode", "stepname"),
+    "current": ("电流", "current", "amps", "amp", "i", "curr"),
+    "voltage": ("电压", "voltage", "volts", "ewe", "potential", "ecell", "cellvoltage", "volt", "v", "u"),
+    "charge_capacity": ("充电容量", "chargecapacity", "chgcap", "chgcapacity", "qcharge", "capacitycharge", "chcap"),
     "discharge_capacity": (
-        "dischargecapacity", "dchgcap", "dchgcapacity", "qdischarge", "capacitydischarge", "dischcap", "dcap",
+        "放电容量",
+        "dischargecapacity",
+        "dchgcap",
+        "dchgcapacity",
+        "qdischarge",
+        "capacitydischarge",
+        "dischcap",
+        "dcap",
     ),
-    "capacity": ("capacity", "amphr", "ahr", "cap", "qqo", "qchargedischarge", "q"),
-    "charge_energy": ("chargeenergy", "chgenergy", "energycharge", "chenergy"),
-    "discharge_energy": ("dischargeenergy", "dchgenergy", "energydischarge", "dischenergy"),
-    "energy": ("energy", "watthr", "whr", "ener"),
+    "capacity": ("容量", "capacity", "amphr", "ahr", "cap", "qqo", "qchargedischarge", "q"),
+    "charge_energy": ("充电能量", "chargeenergy", "chgenergy", "energycharge", "chenergy"),
+    "discharge_energy": ("放电能量", "dischargeenergy", "dchgenergy", "energydischarge", "dischenergy"),
+    "energy": ("能量", "energy", "watthr", "whr", "ener"),
     "temperature": (
-        "cellsurfacetemperature", "celltemperature", "cellsurfacetemp", "celltemp", "temperature", "temp",
-        "auxtemperature1", "t1", "aux1", "tcell",
+        "温度",
+        "cellsurfacetemperature",
+        "celltemperature",
+        "cellsurfacetemp",
+        "celltemp",
+        "temperature",
+        "temp",
+        "auxtemperature1",
+        "t1",
+        "aux1",
+        "tcell",
     ),
     "internal_resistance": (
-        "internalresistance", "dcinternalresistance", "dcir", "ir", "internalresistance1", "resistance", "rdc",
+        "内阻",
+        "直流内阻",
+        "internalresistance",
+        "dcinternalresistance",
+        "dcir",
+        "ir",
+        "internalresistance1",
+        "resistance",
+        "rdc",
     ),
     "specimen": ("cell", "cellnr", "cellno", "cellnumber", "channel", "channelindex", "channelnumber", "chan"),
-}  # fmt: skip
+}
 
 _UNIT_RE: Final = re.compile(r"^(?P<name>.*?)\s*(?:\((?P<p>[^()]*)\)|\[(?P<b>[^\[\]]*)\])\s*$")
 
@@ -97,7 +160,7 @@ def split_header(raw: str) -> Header:
         if head and parse_unit(tail) is not None:
             name, unit_text = head, tail
     parsed = parse_unit(unit_text) if unit_text else None
-    key = re.sub(r"[^a-z0-9]", "", name.lower())
+    key = re.sub(r"[\W_]+", "", name.lower())  # letters of any script stay: Neware's Chinese headers
     return Header(raw=raw, key=key, unit=parsed[0] if parsed else None, factor=parsed[1] if parsed else 1.0)
 
 

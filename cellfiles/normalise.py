@@ -75,6 +75,9 @@ class Samples:
 
 def label_kind(label: str) -> int | None:
     """The direction a step label names: charge 1, discharge -1, rest 0, pause 2; None if it names none."""
+    for words, kind in (("放电", _DISCHARGE), ("充电", _CHARGE), ("搁置", _REST), ("静置", _REST), ("暂停", _PAUSE)):
+        if words in label:  # Neware's Chinese step names: 恒流放电, 恒流恒压充电, 搁置 ...
+            return kind
     s = re.sub(r"[^a-z]", "", label.lower())
     if not s:
         return None

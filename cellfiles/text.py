@@ -47,6 +47,12 @@ def to_utf8(data: bytes) -> tuple[bytes, str]:
         head.decode("utf-8")
     except UnicodeDecodeError as exc:
         if exc.start < len(head) - 4:  # not just a character cut at the sample's end
+            try:  # Chinese Windows (Neware's default language) writes GB18030/GBK
+                text = head[: exc.start + 4096].decode("gb18030")
+                if len(re.findall(r"[\u4e00-\u9fff]", text)) >= 4:
+                    return data, "gb18030"
+            except UnicodeDecodeError:
+                pass
             return data, "latin1"  # cp1252/latin-1 exports of Windows instrument software
     return data, "utf8"
 
@@ -89,7 +95,7 @@ def name_format(head: str, fields: list[str]) -> str:
         return "novonix_csv"
     if "TestRegime" in text or "#RESULTS CHECK" in text or "totaltimeseconds" in keys:
         return "pec_csv"
-    if "datapoint" in keys and ("steptype" in keys or "chgcap" in keys):
+    if ("datapoint" in keys and ("steptype" in keys or "chgcap" in keys)) or {"数据序号", "工步类型"} <= keys:
         return "neware_csv"
     if {"datapoint", "testtime", "stepindex", "cycleindex"} <= keys:
         return "arbin_csv"
@@ -332,7 +338,7 @@ def _neware_nested(data: bytes) -> tuple[bytes, list[str], np.ndarray, int]:
 def read_text(path: Path, data: bytes, *, tz: tzinfo | None = None) -> RawColumns:
     """Read any delimited-text cycler export."""
     data, encoding = to_utf8(data)
-    head_lines = [ln.decode("utf-8" if encoding == "utf8" else "latin1", "replace") for ln in _lines(data, 5000)]
+    head_lines = [ln.decode(encoding, "replace") for ln in _lines(data, 5000)]
     head_text = "\n".join(head_lines[:_MAX_HEADER_LINE])
     if (
         len(head_lines) > 3

@@ -156,12 +156,30 @@ def maccor_unsigned(p: dict[str, np.ndarray]) -> bytes:
     return ("\n".join(head + rows) + "\n").encode()
 
 
+def neware_chinese(p: dict[str, np.ndarray]) -> bytes:
+    """Neware BTS export in its default language: Chinese headers and step names, GB18030, mA and mAh."""
+    names = {"Rest": "搁置", "CC Chg": "恒流充电", "CC DChg": "恒流放电"}
+    lines = ["数据序号,循环序号,工步号,工步类型,总时间,电流(mA),电压(V),充电容量(mAh),放电容量(mAh),绝对时间"]
+    for i in range(p["t"].size):
+        t = int(p["t"][i])
+        hms = f"{t // 3600:02d}:{t % 3600 // 60:02d}:{t % 60:02d}"
+        when = (T0 + timedelta(seconds=float(p["t"][i]))).strftime("%Y-%m-%d %H:%M:%S")
+        qc = p["cap_step"][i] * 1000 if p["current"][i] > 0 else 0.0
+        qd = p["cap_step"][i] * 1000 if p["current"][i] < 0 else 0.0
+        lines.append(
+            f"{i + 1},{p['cycle'][i]},{p['step'][i]},{names[str(p['label'][i])]},{hms},{1000 * p['current'][i]:.3f},"
+            f"{p['voltage'][i]:.4f},{qc:.4f},{qd:.4f},{when}"
+        )
+    return ("\r\n".join(lines) + "\r\n").encode("gb18030")
+
+
 VARIANTS: dict[str, tuple[str, str, Callable[[dict[str, np.ndarray]], bytes]]] = {
     "arbin": ("run.csv", "arbin_csv", arbin_csv),
     "biologic": ("run.mpt", "biologic_mpt", biologic_mpt),
     "novonix": ("run.csv", "novonix_csv", novonix_csv),
     "generic": ("run.txt", "generic_csv", generic_semicolon_utf16),
     "maccor": ("run.001", "maccor_txt", maccor_unsigned),
+    "neware_chinese": ("run.csv", "neware_csv", neware_chinese),
 }
 
 
@@ -200,7 +218,7 @@ def test_counter_restarts_and_noise() -> None:
 @pytest.mark.parametrize(
     ("label", "kind"),
     [("CC Chg", 1), ("CCCV_Chg", 1), ("CC DChg", -1), ("D", -1), ("C", 1), ("Rest", 0), ("R", 0), ("OCV", 0),
-     ("Pause", 2), ("Control", None), ("O", None), ("7", None)],
+     ("Pause", 2), ("Control", None), ("O", None), ("7", None), ("恒流放电", -1), ("恒流恒压充电", 1), ("搁置", 0)],
 )  # fmt: skip
 def test_step_labels(label: str, kind: int | None) -> None:
     assert label_kind(label) == kind
