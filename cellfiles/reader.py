@@ -9,11 +9,13 @@ from cellfiles.binary import read_arbin_res, read_biologic_mpr, read_neware
 from cellfiles.normalise import Samples, normalise
 from cellfiles.raw import CellFileError, RawColumns
 from cellfiles.text import read_text
+from cellfiles.workbook import read_workbook
 
 #: Formats this package reads (the ``format`` of the result).
 FORMATS = (
     "arbin_res",
     "arbin_csv",
+    "arbin_xlsx",
     "maccor_txt",
     "biologic_mpr",
     "biologic_mpt",
@@ -21,6 +23,7 @@ FORMATS = (
     "neware_ndax",
     "neware_csv",
     "neware_csv_nested",
+    "neware_xlsx",
     "pec_csv",
     "novonix_csv",
     "generic_csv",
@@ -35,8 +38,10 @@ def sniff(data: bytes) -> str:
         return "biologic_mpr"
     if data.startswith(b"NEWARE"):
         return "neware"
-    if data.startswith(b"PK\x03\x04"):
-        return "neware"  # .ndax is a zip of the instrument's parts; NewareNDA says so if it is not one
+    if data.startswith(b"PK\x03\x04"):  # a zip: an Excel workbook, or Neware's .ndax (the instrument's parts)
+        return "xlsx" if b"xl/" in data[:65536] or b"[Content_Types].xml" in data[:65536] else "neware"
+    if data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):  # OLE2: an old Excel .xls
+        return "xlsx"
     head = data[:4096]
     if b"\0" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "binary"
@@ -53,6 +58,8 @@ def read_raw(path: Path, data: bytes, *, tz: tzinfo | None = None) -> RawColumns
         return read_biologic_mpr(path, data, tz=tz)
     if kind == "neware":
         return read_neware(path, data, tz=tz)
+    if kind == "xlsx":
+        return read_workbook(path, data, tz=tz)
     if kind == "binary":
         raise CellFileError(path, "not a recognised cycler file (binary content of an unknown format)")
     return read_text(path, data, tz=tz)

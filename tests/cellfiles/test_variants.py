@@ -254,3 +254,45 @@ def test_an_export_of_several_cells_is_refused(samples: Path, tmp_path: Path) ->
     path.write_text("\n".join([*lines, *other]) + "\n", encoding="utf-8")
     with pytest.raises(CellFileError, match=r"two\.csv: line \d+: holds 2 cells or channels \(column 'Cell'\)"):
         read(path)
+
+
+def _arbin_workbook(p: dict[str, np.ndarray]) -> bytes:
+    """Arbin MITS Pro's Excel export: an info sheet, the channel sheet split in two, a statistics sheet."""
+    import io
+
+    from openpyxl import Workbook
+
+    rows = [line.split(",") for line in arbin_csv(p).decode().splitlines()]
+    header, data = rows[0], rows[1:]
+    book = Workbook()
+    info = book.active
+    assert info is not None
+    info.title = "Info"
+    info.append(["Test Name", "demo"])
+    half = len(data) // 2
+    for title, part in (("Channel_1-008", data[:half]), ("Channel_1-008_2", data[half:])):
+        sheet = book.create_sheet(title)
+        sheet.append(header)
+        for r in part:
+            when = datetime.strptime(r[2], "%m/%d/%Y %H:%M:%S")
+            sheet.append([float(r[0]), float(r[1]), when, *(float(x) for x in r[3:])])
+    stats = book.create_sheet("Statistics_1-008")
+    stats.append(["Cycle_Index", "Test_Time(s)", "Current(A)", "Voltage(V)", "Charge_Capacity(Ah)"])
+    stats.append([1, 100.0, 1.0, 4.0, 1.0])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def test_excel_exports(tmp_path: Path) -> None:
+    p = profile()
+    path = tmp_path / "channel.xlsx"
+    path.write_bytes(_arbin_workbook(p))
+    s = read(path)
+    assert s.format == "arbin_xlsx" and s.meta["sheets"] == "Channel_1-008,Channel_1-008_2"
+    check(s, n=p["t"].size)
+    assert s.start == T0.replace(tzinfo=UTC)
+    cut = tmp_path / "cut.xlsx"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(CellFileError, match=r"cut\.xlsx: unreadable Excel workbook"):
+        read(cut)
