@@ -164,5 +164,7 @@ def test_registry_cli(capsys: pytest.CaptureFixture[str], conn: Any) -> None:
     assert [c["cell_id"] for c in json.loads(out)] == ["C-cli"]
     code, _, err = _run(capsys, "cells", "register", "C-cli")
     assert code == 1 and "already exists" in err
+    code, out, _ = _run(capsys, "cells", "update", "C-cli", "--maker", "lab 2", "--json")
+    assert code == 0 and json.loads(out)["maker"] == "lab 2" and json.loads(out)["chemistry"] == "LFP/Gr"
     code, _, err = _run(capsys, "lots", "register", "L-bad", "--batch", "B-missing")
     assert code == 1 and "B-missing" in err
