@@ -51,6 +51,7 @@ bench: setup
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/health_skew.py --days 1
 	$(BIN)/python bench/quarantine.py
+	$(BIN)/python bench/cells_import.py
 
 clean-stack:
 	-$(BIN)/kipsense stack down --name main
