@@ -98,7 +98,7 @@ def score_chunk(detector: BaseDetector, X: FloatArray, times: FloatArray, state:
 
 def initial_state(detector: BaseDetector) -> State:
     if isinstance(detector, StreamingDetector | TimedStreamingDetector):
-        return detector.init_state()
+        return detector.start_state()
     return {}
 
 

@@ -33,7 +33,7 @@ def test_ewma_matches_the_recursion() -> None:
     train, test = rng.normal(5, 2, 300), rng.normal(5.5, 2, 200)
     det = EWMAChart(lam=0.15, L=2.8).fit(train)
     z = (test - train.mean()) / train.std(ddof=1)
-    np.testing.assert_allclose(det.decision_function(test), _reference_ewma(z, 0.15), rtol=1e-12)
+    np.testing.assert_allclose(det.score_stream(test, det.init_state())[0], _reference_ewma(z, 0.15), rtol=1e-12)
     assert det.threshold_ == 2.8
 
 
@@ -74,4 +74,4 @@ def test_long_cusum_streams_match_the_recursion_across_blocks() -> None:
     test = rng.normal(size=40_000) + 0.3 * np.sin(np.arange(40_000) / 300.0)
     det = CUSUMChart(k=0.25).fit(train)
     z = (test - train.mean()) / train.std(ddof=1)
-    np.testing.assert_allclose(det.decision_function(test), _reference_cusum(z, 0.25), atol=1e-9)
+    np.testing.assert_allclose(det.score_stream(test, det.init_state())[0], _reference_cusum(z, 0.25), atol=1e-9)

@@ -22,12 +22,12 @@ def test_scores_match_the_definition() -> None:
     dev = np.abs(x[w:] - med)
     scale = np.array([MAD_TO_SIGMA * np.sort(dev[i - w : i])[w // 2] for i in range(w, dev.size)])
     expected = np.r_[np.zeros(2 * w), dev[w:] / np.maximum(scale, 1e-12)]
-    np.testing.assert_allclose(det.decision_function(x), expected, rtol=1e-12)
+    np.testing.assert_allclose(det.score_stream(x, det.init_state())[0], expected, rtol=1e-12)
 
 
 def test_flat_line_scores_zero_and_a_step_out_of_it_is_flagged() -> None:
     det = RollingRobustZ(window=11).fit(np.random.default_rng(3).normal(size=200))
     x = np.r_[np.full(60, 2.0), 5.0]
-    scores = det.decision_function(x)
+    scores, _ = det.score_stream(x, det.init_state())
     assert np.all(scores[:60] == 0.0)
     assert det.predict(x)[-1]
