@@ -92,6 +92,8 @@ def score_chunk(detector: BaseDetector, X: FloatArray, times: FloatArray, state:
         X1 = X[:, 0] if X.shape[1] == 1 else X
         return detector.score_stream(X1, state, times=times)
     if isinstance(detector, StreamingDetector):
+        if getattr(detector, "uses_times", False):  # phases from timestamps (seasonal baseline)
+            return detector.score_stream(X, state, times=times)  # type: ignore[call-arg]
         return detector.score_stream(X, state)
     return detector.decision_function(X), {}
 

@@ -34,32 +34,17 @@ from numpy.typing import ArrayLike
 from scipy.signal import lfilter
 
 from models.detectors.base import FloatArray, State, StreamingDetector, as_2d, check_is_fitted
+from models.detectors.robust import resolution_floor
 
 #: E|X| of a standard normal is sqrt(2/pi); the mean absolute deviation times this is a standard deviation.
 MEAN_ABS_TO_SIGMA = math.sqrt(math.pi / 2.0)
 #: Rows per block of the decaying running maximum (bounds the size of the log-scale shift).
 _BLOCK = 1 << 14
-
-
-def resolution(x: FloatArray) -> float:
-    """The smallest positive gap between distinct values of ``x`` (its quantisation step), 0 if constant.
-
-    >>> resolution(np.array([1.0, 1.5, 1.5, 3.0]))
-    0.5
-    """
-    u = np.unique(x[np.isfinite(x)])
-    return float(np.diff(u).min()) if u.size > 1 else 0.0
-
-
-def scale_floor(x: FloatArray, rel_level: float) -> float:
-    """A lower bound for the scale of ``x``: its resolution, or ``rel_level`` of its typical magnitude.
-
-    Never a tiny absolute constant: a flat series at 50.0 gets ``rel_level * 50``, a flat series at 0 the
-    resolution of its digits (1.0 when nothing is known).
-    """
-    level = float(np.median(np.abs(x))) if x.size else 0.0
-    floor = max(resolution(x), rel_level * level)
-    return floor if floor > 0.0 else 1.0
+#: Statistics scored: point residual, fast level, rate of change, change of the spread of changes.
+N_STATS = 4
+#: A change of the spread of changes by this factor counts as ``min_z``.
+SPREAD_CHANGE = 3.0
+_VECTORS = ("m", "s", "f", "last", "ds", "dfast")
 
 
 def decaying_max(values: FloatArray, start: FloatArray, log_decay: float) -> FloatArray:
@@ -139,7 +124,7 @@ class StreamMonitor(StreamingDetector):
         A = as_2d(X)
         if A.shape[0] == 0:
             raise ValueError("cannot fit on an empty array")
-        self.floor_ = np.array([scale_floor(A[:, j], self.rel_floor) for j in range(A.shape[1])])
+        self.floor_ = np.array([resolution_floor(A[:, j], self.rel_floor) for j in range(A.shape[1])])
         self.level0_ = np.median(A, axis=0)
         spread = MEAN_ABS_TO_SIGMA * np.mean(np.abs(A - self.level0_), axis=0)
         self.scale0_ = np.maximum(spread, self.floor_)
@@ -150,11 +135,15 @@ class StreamMonitor(StreamingDetector):
         """Baseline at the training median and scale, no records."""
         check_is_fitted(self, "floor_")
         d = self.floor_.size
+        mad = (self.scale0_ / MEAN_ABS_TO_SIGMA).tolist()
         return {
             "m": self.level0_.tolist(),
-            "s": (self.scale0_ / MEAN_ABS_TO_SIGMA).tolist(),
+            "s": mad,
             "f": self.level0_.tolist(),
-            "rec": [[float(self.min_z)] * d, [float(self.min_z)] * d],
+            "last": self.level0_.tolist(),
+            "ds": list(mad),
+            "dfast": list(mad),
+            "rec": [[float(self.min_z)] * d for _ in range(N_STATS)],
         }
 
     def score_stream(self, X: ArrayLike, state: State) -> tuple[FloatArray, State]:
@@ -164,33 +153,46 @@ class StreamMonitor(StreamingDetector):
         d = self.floor_.size
         if A.shape[1] != d:
             raise ValueError(f"expected {d} features, got {A.shape[1]}")
-        m0 = np.asarray(state["m"], dtype=np.float64).reshape(d)
-        mad0 = np.asarray(state["s"], dtype=np.float64).reshape(d)
-        f0 = np.asarray(state["f"], dtype=np.float64).reshape(d)
-        rec0 = np.asarray(state["rec"], dtype=np.float64).reshape(2, d)
+        st = {key: np.asarray(state[key], dtype=np.float64).reshape(d) for key in _VECTORS}
+        rec0 = np.asarray(state["rec"], dtype=np.float64).reshape(N_STATS, d)
         n = A.shape[0]
         if n == 0:
-            return np.empty(0), {"m": m0.tolist(), "s": mad0.tolist(), "f": f0.tolist(), "rec": rec0.tolist()}
+            return np.empty(0), {**{k: v.tolist() for k, v in st.items()}, "rec": rec0.tolist()}
         a = 1.0 / float(self.memory)
         b = 1.0 / float(self.fast)
-        m, _ = lfilter([a], [1.0, a - 1.0], A, axis=0, zi=((1.0 - a) * m0)[None, :])
-        m_prev = np.vstack([m0[None, :], m[:-1]])
+
+        def ewma(values: FloatArray, weight: float, start: FloatArray) -> FloatArray:
+            out, _ = lfilter([weight], [1.0, weight - 1.0], values, axis=0, zi=((1.0 - weight) * start)[None, :])
+            return np.asarray(out, dtype=np.float64)
+
+        def before(values: FloatArray, start: FloatArray) -> FloatArray:
+            return np.vstack([start[None, :], values[:-1]])
+
+        m = ewma(A, a, st["m"])
+        m_prev = before(m, st["m"])
         resid = A - m_prev
-        mad, _ = lfilter([a], [1.0, a - 1.0], np.abs(resid), axis=0, zi=((1.0 - a) * mad0)[None, :])
-        mad_prev = np.vstack([mad0[None, :], mad[:-1]])
-        scale = np.maximum(MEAN_ABS_TO_SIGMA * mad_prev, self.floor_)
-        f, _ = lfilter([b], [1.0, b - 1.0], A, axis=0, zi=((1.0 - b) * f0)[None, :])
+        mad = ewma(np.abs(resid), a, st["s"])
+        scale = np.maximum(MEAN_ABS_TO_SIGMA * before(mad, st["s"]), self.floor_)
+        f = ewma(A, b, st["f"])
+        diff = np.abs(A - before(A, st["last"]))
+        ds = ewma(diff, a, st["ds"])
+        dscale = np.maximum(MEAN_ABS_TO_SIGMA * before(ds, st["ds"]), self.floor_)
+        dfast = ewma(diff, b, st["dfast"])
         point = np.abs(resid) / scale
         level = np.abs(f - m_prev) / (scale * math.sqrt(b / (2.0 - b)))
+        rate = diff / dscale
+        fast_spread = np.maximum(MEAN_ABS_TO_SIGMA * dfast, self.floor_)
+        spread = float(self.min_z) * np.abs(np.log(fast_spread / dscale)) / math.log(SPREAD_CHANGE)
         log_decay = -1.0 / float(self.record_memory)
         floor_z = float(self.min_z)
         scores = np.zeros(n)
-        new_rec = np.empty((2, d))
-        for i, stat in enumerate((point, level)):
+        new_rec = np.empty((N_STATS, d))
+        for i, stat in enumerate((point, level, rate, spread)):
             stat = np.maximum(stat, floor_z * 1e-3)  # positive for the log scale; below min_z anyway
             rec = decaying_max(stat, rec0[i], log_decay)
-            rec_prev = np.vstack([rec0[i][None, :], rec[:-1]]) * math.exp(log_decay)
+            rec_prev = before(rec, rec0[i]) * math.exp(log_decay)
             ratio = stat / np.maximum(rec_prev, floor_z)
             np.maximum(scores, ratio.max(axis=1), out=scores)
             new_rec[i] = rec[-1]
-        return scores, {"m": m[-1].tolist(), "s": mad[-1].tolist(), "f": f[-1].tolist(), "rec": new_rec.tolist()}
+        after = {"m": m[-1], "s": mad[-1], "f": f[-1], "last": A[-1], "ds": ds[-1], "dfast": dfast[-1]}
+        return scores, {**{k: v.tolist() for k, v in after.items()}, "rec": new_rec.tolist()}
