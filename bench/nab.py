@@ -28,7 +28,7 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -82,11 +82,13 @@ class Run:
     total_seconds: float
     scored_points: int
     error: str | None = None
+    refused: list[str] = field(default_factory=list)
 
 
 def run_detector(name: str, params: dict[str, Any], corpus: Sequence[ns.Series]) -> Run:
     """Fit on each file's probationary rows, score the rest continuing from training."""
     raw, thresholds = [], []
+    errors: list[str] = []
     score_s = total_s = 0.0
     points = 0
     for series in corpus:
@@ -100,14 +102,18 @@ def run_detector(name: str, params: dict[str, Any], corpus: Sequence[ns.Series])
                 t1 = time.perf_counter()
                 s = det.decision_function(x[p:])
         except (ValueError, np.linalg.LinAlgError) as exc:
-            return Run(name, [], [], 0.0, 0.0, 0, error=f"{series.name}: {exc}")
+            # the detector refuses this file (e.g. PCA on a flat training window): it detects nothing there
+            errors.append(f"{series.name}: {exc}")
+            raw.append(np.full(x.size, -np.inf))
+            thresholds.append(math.inf)
+            continue
         t2 = time.perf_counter()
         score_s += t2 - t1
         total_s += t2 - t0
         points += x.size - p
         raw.append(np.r_[np.full(p, -np.inf), np.asarray(s, dtype=np.float64)])
         thresholds.append(float(det.threshold_))
-    return Run(name, raw, thresholds, score_s, total_s, points)
+    return Run(name, raw, thresholds, score_s, total_s, points, refused=errors)
 
 
 def evaluate(run: Run, corpus: Sequence[ns.Series], labelled: int) -> dict[str, float]:
@@ -129,6 +135,7 @@ def evaluate(run: Run, corpus: Sequence[ns.Series], labelled: int) -> dict[str, 
     out[f"{run.name}_points_per_s"] = run.scored_points / max(run.score_seconds, 1e-9)
     out[f"{run.name}_fit_and_score_points_per_s"] = run.scored_points / max(run.total_seconds, 1e-9)
     out[f"{run.name}_own_threshold_flags"] = float(sum(int(f.sum()) for f in own))
+    out[f"{run.name}_files_refused"] = float(len(run.refused))
     return out
 
 
@@ -176,9 +183,10 @@ def report(results: dict[str, Any], names: Sequence[str]) -> str:
         if f"{name}_standard" not in results:
             rows.append([f"`{name}`", "failed: " + results.get(f"{name}_error", ""), "", "", "", "", ""])
             continue
+        refused = int(results.get(f"{name}_files_refused", 0))
         rows.append(
             [
-                f"`{name}`",
+                f"`{name}`" + (f" ({refused} files refused)" if refused else ""),
                 *(f"{results[f'{name}_{p}']:.1f}" for p in ns.PROFILES),
                 f"{results[f'{name}_standard_threshold']:.4f} (raw {results[f'{name}_standard_raw_threshold']:.3g})",
                 " / ".join(f"{results[f'{name}_{p}_at_own_threshold']:.1f}" for p in ns.PROFILES),
@@ -198,7 +206,8 @@ def report(results: dict[str, Any], names: Sequence[str]) -> str:
             "training), registry defaults, one set of parameters for all 58 files. Raw scores go to [0, 1] by "
             "`1/2 + arctan(s)/pi` (fixed, monotone). Columns: normalised score at the swept threshold "
             "(standard / reward-low-FP / reward-low-FN), the standard profile's threshold, the normalised scores "
-            "at the detector's own `threshold_` (no sweep: what an operator gets), and scoring points/s.",
+            "at the detector's own `threshold_` (no sweep: what an operator gets), and scoring points/s. A file a "
+            "detector refuses to fit (PCA on a flat training window) counts as detecting nothing there.",
             markdown_table(
                 [
                     "detector",

@@ -53,7 +53,7 @@ def decaying_max(values: FloatArray, start: FloatArray, log_decay: float) -> Flo
     On the log scale ``R_t * exp(-t log_decay)`` is a plain running maximum, restarted every block so the
     shift stays small.
 
-    >>> decaying_max(np.array([[4.0], [1.0], [3.0]]), np.array([1.0]), math.log(0.5)).ravel().tolist()
+    >>> decaying_max(np.array([[4.0], [1.0], [3.0]]), np.array([1.0]), math.log(0.5)).ravel().round(9).tolist()
     [4.0, 2.0, 3.0]
     """
     out = np.empty_like(values)
@@ -84,7 +84,11 @@ class StreamMonitor(StreamingDetector):
     rel_floor : float
         Scale floor as a fraction of the series' typical magnitude (besides its resolution).
     k : float
-        Threshold on the score (1 = any new record).
+        Threshold on the score (1 = any new record; 1.05 = 5 % above it).
+
+    The defaults were chosen on part of the NAB corpus (its artificial, AWS CloudWatch and known-cause
+    categories) and are checked on the rest (``bench/nab.py``), on the simulators and on Tennessee Eastman
+    channels; they are the same for every series.
 
     Examples
     --------
@@ -102,11 +106,11 @@ class StreamMonitor(StreamingDetector):
     def __init__(
         self,
         memory: float = 200.0,
-        fast: float = 5.0,
-        record_memory: float = 2000.0,
-        min_z: float = 4.0,
+        fast: float = 10.0,
+        record_memory: float = 30_000.0,
+        min_z: float = 3.0,
         rel_floor: float = 1e-3,
-        k: float = 1.0,
+        k: float = 1.05,
     ) -> None:
         self.memory = memory
         self.fast = fast
