@@ -274,19 +274,22 @@ class StreamMonitor(StreamingDetector):
         scale = np.maximum(np.exp(g_prev) / GEOMETRIC_ABS_NORMAL, floor)
         gf = _ewma(log_dev, b, gf0)
         e = _ewma(resid, b, e0)
-        point = np.abs(resid) / scale
-        level = np.abs(e) / (scale * math.sqrt(b / (2.0 - b)))
-        spread = float(self.min_z) * np.abs(gf - g_prev) / math.log(SPREAD_CHANGE)
-        log_decay = -1.0 / float(self.record_memory)
         floor_z = float(self.min_z)
+        # point and level deviations in the data's units, each with its smallest reportable size
+        # (min_z of its own standard deviation); the spread change in units of min_z
+        point = np.abs(resid)
+        level = np.abs(e)
+        spread = floor_z * np.abs(gf - g_prev) / math.log(SPREAD_CHANGE)
+        minimum = (floor_z * scale, floor_z * scale * math.sqrt(b / (2.0 - b)), np.full_like(scale, floor_z))
+        log_decay = -1.0 / float(self.record_memory)
         scores = np.zeros(n)
         new_rec = np.empty((N_STATS, d))
         for i, stat in enumerate((point, level, spread)):
-            stat = np.maximum(stat, floor_z * 1e-3)  # positive for the log scale; below min_z anyway
-            stat[:skip] = floor_z * 1e-3
+            stat = np.maximum(stat, 1e-3 * minimum[i])  # positive for the log scale; below the minimum anyway
+            stat[:skip] = 1e-3 * minimum[i][:skip]
             rec = decaying_max(stat, rec0[i], log_decay)
             rec_prev = np.vstack([rec0[i][None, :], rec[:-1]]) * math.exp(log_decay)
-            ratio = stat / np.maximum(rec_prev, floor_z)
+            ratio = stat / np.maximum(rec_prev, minimum[i])
             if d:
                 np.maximum(scores, ratio.max(axis=1), out=scores)
             new_rec[i] = rec[-1]
@@ -331,7 +334,7 @@ def _channel_state(level: FloatArray, scale: FloatArray, window: int, min_z: flo
         "g": log_scale,
         "gf": list(log_scale),
         "e": [0.0] * d,
-        "rec": [[min_z] * d for _ in range(N_STATS)],
+        "rec": [[min_z * 1e-3 * float(v) for v in np.maximum(scale, 1e-300)] for _ in range(N_STATS)],
     }
 
 
