@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from models.detectors.seasonal import SeasonalBaseline
+from models.streaming import Source, Tracker
 
 
 def _daily(days: int, seed: int) -> np.ndarray:
@@ -51,3 +52,14 @@ def test_period_is_a_time_span_so_gaps_keep_the_phase() -> None:
     # counting samples instead of time would lose the phase after the gap
     shifted = 20 + 8 * np.sin(2 * np.pi * (later + 43_200) / 86_400) + rng.normal(0, 0.5, later.size)
     assert det.predict(shifted, times=later.astype(float)).mean() > 0.5
+
+
+def test_the_streaming_tracker_passes_timestamps() -> None:
+    rng = np.random.default_rng(7)
+    times = np.arange(0, 5 * 86_400, 600, dtype=float)
+    x = 20 + 8 * np.sin(2 * np.pi * times / 86_400) + rng.normal(0, 0.5, times.size)
+    det = SeasonalBaseline(n_bins=24).fit(x[:432], times=times[:432])
+    source = Source(key="s", alert_type="model:s", kind="dust", columns=("pm10",), build=lambda d: det)
+    later = times[432:] + 3 * 3600  # irregular start: the tracker's phases come from the timestamps
+    fed = Tracker(source, det).feed(x[432:, None], later)
+    np.testing.assert_allclose(fed.scores, det.decision_function(x[432:], times=later))
