@@ -29,8 +29,12 @@ running maximum (``np.maximum.accumulate`` on the log scale, where a decaying ma
 maximum of a shifted sequence), so scoring is vectorised over samples; the state (windows, filter levels,
 records, the last season) is small and strict JSON, so chunks score exactly like the whole stream.
 
-Known limitation: a fault no larger than an earlier one within ``record_memory`` is not a new record; on
-data with repeated faults of one size, a shorter ``record_memory`` trades more false alarms for recall.
+Known limitation: a fault no larger than an earlier one within ``record_memory`` samples is not a new
+record. The default memory (30 000 samples) suits series where anomalies are rare and each is news (the
+NAB corpus); where the same fault recurs, a shorter memory catches the repeats at the cost of more false
+alarms: on the simulated event stream of ``bench/detectors.py`` (a fault every ~1600 samples),
+``record_memory=3000`` finds 90 % of the events at 7.5 false alarms per 10k points, the default 55 % at
+0.5 (the EWMA chart: 94 % at 29).
 """
 
 from __future__ import annotations
@@ -119,7 +123,8 @@ class StreamMonitor(StreamingDetector):
     fast : float
         Samples of memory of the fast level and spread compared with the baseline.
     record_memory : float
-        Samples over which a past record decays by a factor e.
+        Samples over which a past record decays by a factor e (shorter: repeated faults are caught again,
+        with more false alarms; see the module docstring).
     min_z : float
         A statistic below this many scale units is never a record.
     rel_floor : float

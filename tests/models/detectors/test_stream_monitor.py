@@ -24,11 +24,11 @@ def _realistic(seed: int, days: int = 8) -> tuple[np.ndarray, np.ndarray, list[t
     return t[present[:, 0]] / 1000.0, values[present[:, 0], 0], changes
 
 
-def _run_realistic(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def _run_realistic(seed: int, **params: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Flags on the test days with spikes injected, false alarms, spike positions, normal changes."""
     times, x, changes = _realistic(seed)
     train = times < 86_400
-    det = build_detector("stream_monitor").fit(x[train])
+    det = build_detector("stream_monitor", params).fit(x[train])
     test_t, test_x = times[~train], x[~train].copy()
     rng = np.random.default_rng(100 + seed)
     faults = np.sort(rng.choice(np.arange(500, test_x.size - 500, 400), size=8, replace=False))
@@ -64,6 +64,16 @@ def test_repeated_faults_of_the_same_size_are_all_caught() -> None:
         flags, _, faults, _ = _run_realistic(seed)
         caught += sum(bool(flags[f : f + 3].any()) for f in faults)
         total += faults.size
+    assert caught / total >= 0.9
+
+
+def test_a_shorter_record_memory_catches_repeated_faults_with_few_false_alarms() -> None:
+    caught = total = 0
+    for seed in range(3):
+        flags, false, faults, _ = _run_realistic(seed, record_memory=3000.0)
+        caught += sum(bool(flags[f : f + 3].any()) for f in faults)
+        total += faults.size
+        assert false.mean() < 0.002
     assert caught / total >= 0.9
 
 
