@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from simulators.cycler import CyclerBank, CyclerConfig
 from simulators.dust import DustNetwork, DustNetworkConfig
 from simulators.realism import Realism, RealismSpec
 
@@ -40,3 +41,19 @@ def test_dust_network_with_realism_keeps_faults_and_adds_normal_truth() -> None:
     assert frame.present.mean() < plain.present.mean()
     assert {ev.kind for ev in plain.truth} <= {ev.kind for ev in frame.truth}
     assert any(ev.kind == "level_shift" for ev in frame.truth)
+
+
+def test_cycler_bank_with_realism_overlays_the_temperature_only() -> None:
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    plain = CyclerBank(CyclerConfig(n_channels=3, seed=4)).generate(start, 6000)
+    cfg = CyclerConfig(n_channels=3, seed=4, realism=RealismSpec(level_shifts_per_day=2.0))
+    frame = CyclerBank(cfg).generate(start, 6000)
+    both = plain.present & frame.present
+    np.testing.assert_array_equal(frame.voltage[both], plain.voltage[both])
+    assert not np.allclose(frame.temperature[both], plain.temperature[both])
+    temps = frame.temperature[both]
+    np.testing.assert_allclose(np.round(temps / 0.1) * 0.1, temps)
+    assert frame.present.sum() < plain.present.sum()
+    assert any(ev.kind == "level_shift" and ev.params["normal"] for ev in frame.truth)
+    chunks = list(zip(range(3), CyclerBank(cfg).chunks(start, 2000), strict=False))
+    np.testing.assert_array_equal(np.concatenate([c.temperature for _, c in chunks]), frame.temperature)
