@@ -15,19 +15,24 @@ hour yesterday" into a plain deviation. In every channel, with ``a = 1 / memory`
 - scale: the geometric mean of the absolute residuals, an EWMA of ``log |r|`` (one spike barely moves
   it), turned into a standard deviation and floored at the data's resolution (its quantisation step) or
   a fraction of its level, learnt in ``fit`` (never a tiny constant);
-- three statistics: the point residual ``|r_t| / s_{t-1}``, the fast level ``|EWMA_b(r)| / (s sqrt(b/(2-b)))``
-  and the change of spread ``|EWMA_b(log|r|) - EWMA_a(log|r|)|`` (a factor ``SPREAD_CHANGE`` counts as
-  ``min_z``: bursts and flat lines);
-- each statistic is divided by its *recent record*: the largest value it reached before (decaying by
-  ``exp(-1 / record_memory)`` per sample, never below ``min_z``). A score above 1 is a new record: the
-  series does something it has not done within the record's memory.
+- three statistics: the point residual ``|r_t|`` and the fast level ``|EWMA_b(r)|``, in the data's units,
+  and the change of spread ``|EWMA_b(log|r|) - EWMA_a(log|r|)|`` (bursts and flat lines);
+- each statistic is divided by its *recent record*: the largest value it reached before, decaying by
+  ``exp(-1 / record_memory)`` per sample and never below the statistic's smallest reportable size
+  (``min_z`` standard deviations of it: ``min_z s``, ``min_z s sqrt(b / (2 - b))``, and a spread change by
+  a factor ``SPREAD_CHANGE``). A score above 1 is a new record: the series does something it has not
+  done within the record's memory. Records in the data's units mean a larger spike beats a smaller one
+  whatever the scale did in between;
+- one event, one alarm: for ``refractory`` rows after an alarm the scores are damped (NAB and operators
+  alike count only the first alarm of an event; the rest are noise).
 
 The score of a row is the largest ratio over statistics, channels and columns; ``threshold_`` is ``k``.
 
 Everything is a linear filter (``scipy.signal.lfilter``), a sliding median (``scipy.ndimage``) or a
 running maximum (``np.maximum.accumulate`` on the log scale, where a decaying maximum is a plain running
-maximum of a shifted sequence), so scoring is vectorised over samples; the state (windows, filter levels,
-records, the last season) is small and strict JSON, so chunks score exactly like the whole stream.
+maximum of a shifted sequence), so scoring is vectorised over samples; only the refractory period loops,
+over alarms (rare). The state (windows, filter levels, records, the last season, the refractory rows
+left) is small and strict JSON, so chunks score exactly like the whole stream.
 
 Known limitation: a fault no larger than an earlier one within ``record_memory`` samples is not a new
 record. The default memory (30 000 samples) suits series where anomalies are rare and each is news (the
@@ -86,8 +91,10 @@ def dominant_period(x: FloatArray, min_acf: float, max_fraction: float = 0.6) ->
     best = float(search.max())
     if best < min_acf or best <= 0.0:
         return 0
-    # the first lag nearly as good as the best: a cycle, not a multiple of it
-    return int(below[0] + np.flatnonzero(search >= 0.9 * best)[0])
+    # the peak of the first stretch of lags nearly as good as the best: a cycle, not a multiple of it
+    near = np.flatnonzero(search >= 0.9 * best)
+    stretch = near[: int(np.argmax(np.diff(np.r_[near, near[-1] + 2]) > 1)) + 1]
+    return int(below[0] + stretch[int(np.argmax(search[stretch]))])
 
 
 def decaying_max(values: FloatArray, start: FloatArray, log_decay: float) -> FloatArray:
@@ -126,7 +133,7 @@ class StreamMonitor(StreamingDetector):
         Samples over which a past record decays by a factor e (shorter: repeated faults are caught again,
         with more false alarms; see the module docstring).
     min_z : float
-        A statistic below this many scale units is never a record.
+        A statistic below this many of its standard deviations is never a record.
     rel_floor : float
         Scale floor as a fraction of the series' typical magnitude (besides its resolution).
     min_season_acf : float
