@@ -42,6 +42,7 @@ pytest:
 # Every benchmark, in the order bench/RESULTS.md reports them; each writes bench/results/<name>.json.
 bench: setup
 	$(BIN)/python bench/detectors.py
+	$(BIN)/python bench/nab.py
 	$(BIN)/python bench/tep.py
 	$(BIN)/python bench/faults.py
 	$(BIN)/python bench/alert_latency.py

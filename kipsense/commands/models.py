@@ -249,7 +249,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     q = msub.add_parser("train", help="fit a detector on stored normal history and register it")
     q.add_argument("--name", required=True)
-    q.add_argument("--detector", required=True, help="registry name: pca, dynamic_pca, ewma, cusum, iforest, ...")
+    q.add_argument(
+        "--detector",
+        default="stream_monitor",
+        help="registry name (default stream_monitor, the recommended streaming detector; pca, ewma, iforest, ...)",
+    )
     q.add_argument("--devices", type=_csv, action="append", required=True, help="comma-separated (repeatable)")
     q.add_argument("--kind", choices=["dust", "met", "cycler", "process"], help="default: the devices' kind")
     q.add_argument("--columns", type=_csv, help="metrics or process tags (default per kind; all tags)")

@@ -21,6 +21,7 @@ from models.detectors.recentred import RecentredPCAChart
 from models.detectors.robust import RollingRobustZ
 from models.detectors.seasonal import SeasonalBaseline
 from models.detectors.shewhart import ShewhartChart
+from models.detectors.stream_monitor import StreamMonitor
 
 #: Registry name -> detector class. Names are stable: saved models refer to them.
 DETECTORS: Mapping[str, type[BaseDetector]] = MappingProxyType(
@@ -37,6 +38,7 @@ DETECTORS: Mapping[str, type[BaseDetector]] = MappingProxyType(
             IsolationForestDetector,
             RecentredPCAChart,
             DiffVarianceChart,
+            StreamMonitor,
         )
     }
 )

@@ -19,6 +19,7 @@ MODULES = [
     "robust",
     "seasonal",
     "shewhart",
+    "stream_monitor",
 ]
 
 

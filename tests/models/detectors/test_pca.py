@@ -100,7 +100,7 @@ def test_long_dynamic_pca_streams_scored_in_blocks_equal_chunked_scoring() -> No
     det = DynamicPCA(lags=3, n_components=6).fit(X[:1000])
     first, state = det.score_stream(X[:9001], det.init_state())
     second, _ = det.score_stream(X[9001:], state)
-    whole = det.decision_function(X)
+    whole, _ = det.score_stream(X, det.init_state())  # a stream from its start, not after training
     assert np.all(whole[:3] == 0.0) and np.all(whole[3:] > 0.0)
     np.testing.assert_allclose(np.r_[first, second], whole, rtol=1e-12)
     t2, spe = det.lagged_statistics(X)
