@@ -172,6 +172,7 @@ class ProcessMonitor(StreamingDetector):
         diff_lam: float = 0.2,
         persist: int = 3,
         memory: float = 125.0,
+        relearn: float = 2000.0,
         block: int = 20,
         quantile: float = 0.99,
         folds: int = 5,
@@ -182,6 +183,7 @@ class ProcessMonitor(StreamingDetector):
         self.diff_lam = diff_lam
         self.persist = persist
         self.memory = memory
+        self.relearn = relearn
         self.block = block
         self.quantile = quantile
         self.folds = folds
@@ -218,8 +220,8 @@ class ProcessMonitor(StreamingDetector):
     def _check_params(self, A: FloatArray) -> None:
         if not 0.0 < self.lam <= 1.0 or not 0.0 < self.diff_lam <= 1.0:
             raise ValueError(f"lam and diff_lam must be in (0, 1], got {self.lam} and {self.diff_lam}")
-        if self.memory < 0 or int(self.block) < 1 or int(self.lags) < 0 or int(self.persist) < 1:
-            raise ValueError("memory must be >= 0, block >= 1, lags >= 0 and persist >= 1")
+        if self.memory < 0 or self.relearn < 0 or int(self.block) < 1 or int(self.lags) < 0 or int(self.persist) < 1:
+            raise ValueError("memory and relearn must be >= 0, block >= 1, lags >= 0 and persist >= 1")
         if not 0.0 < self.quantile < 1.0 or int(self.folds) < 2:
             raise ValueError(f"quantile must be in (0, 1) and folds >= 2, got {self.quantile} and {self.folds}")
         need = int(self.folds) * (4 * (int(self.lags) + 1) + 2)
@@ -231,6 +233,12 @@ class ProcessMonitor(StreamingDetector):
         d = A.shape[1]
         lags = int(self.lags)
         center, scale = robust_location_scale(A)
+        # a column that never moved in training has no normal variability to compare with: it is left out
+        # (scale infinite, so it standardises to 0) and named in ``ignored_``
+        flat = np.ptp(A, axis=0) <= 1e-9 * np.maximum(1.0, np.abs(center))
+        if flat.all():
+            raise ValueError("every column is constant in the training data; the process monitor cannot model it")
+        scale = np.where(flat, np.inf, scale)
         Z = (A - center) / scale
         L = lagged(Z, lags)
         pca_mean = L.mean(axis=0)
@@ -241,6 +249,7 @@ class ProcessMonitor(StreamingDetector):
         a = choose_components(self.n_components, eig, L.shape[0], L.shape[1])
         signs = np.sign(vt[:a][np.arange(a), np.argmax(np.abs(vt[:a]), axis=1)])
         self.n_features_in_ = d
+        self.ignored_ = flat
         self.mean_ = A.mean(axis=0)
         self.center_ = center
         self.scale_ = scale
@@ -274,6 +283,7 @@ class ProcessMonitor(StreamingDetector):
         return {
             "offset": [0.0] * d,
             "acc": [0.0] * d,
+            "acc_alarm": [0.0] * d,
             "pos": 0,
             "kept": 0,
             "tail": tail.tolist(),
@@ -310,6 +320,7 @@ class ProcessMonitor(StreamingDetector):
         st = _State.load(state, d)
         adaptive = self.memory > 0
         gain = -math.expm1(-block / self.memory) if adaptive else 0.0
+        slow = -math.expm1(-block / self.relearn) if adaptive and self.relearn > 0 else 0.0
         n = A.shape[0]
         if adaptive:  # cut at the block boundaries, counted from the start of the stream
             cuts = np.r_[0, np.arange(block - st.pos, n, block), n]
@@ -324,11 +335,17 @@ class ProcessMonitor(StreamingDetector):
             if adaptive:
                 ok = (out[lo:hi] / self.member_scales_).max(axis=1) <= self.threshold_
                 st.acc += (rows[ok] - self.mean_).sum(axis=0)
+                st.acc_alarm += (rows[~ok] - self.mean_).sum(axis=0)
                 st.kept += int(ok.sum())
                 st.pos += hi - lo
                 if st.pos == block:
-                    st.offset = st.offset + gain * (st.acc - st.kept * st.offset) / block
-                    st.acc, st.pos, st.kept = np.zeros(d), 0, 0
+                    flagged = block - st.kept
+                    st.offset = (
+                        st.offset
+                        + gain * (st.acc - st.kept * st.offset) / block
+                        + slow * (st.acc_alarm - flagged * st.offset) / block
+                    )
+                    st.acc, st.acc_alarm, st.pos, st.kept = np.zeros(d), np.zeros(d), 0, 0
             st.tail = np.concatenate([st.tail, rows])[-max(lags, 1) :]
         return out, st.dump()
 
@@ -359,6 +376,7 @@ class ProcessMonitor(StreamingDetector):
         # differences of the raw rows: the recentring offset must not show up as a step
         raw = np.concatenate([st.tail[-1:], rows]) if st.tail.shape[0] else np.concatenate([rows[:1], rows])
         D2 = (np.diff(raw, axis=0) / (self.scale_ * self.diff_scale_)) ** 2
+        D2[:, self.ignored_] = 1.0  # ignored columns keep an unchanged variance ratio
         ratio = _ewma(D2, self.diff_lam, st.diff)
         st.diff = ratio[-1].copy()
         out[:, 3] = np.abs(np.log(np.maximum(ratio, _DIFF_FLOOR))).max(axis=1)
@@ -390,6 +408,7 @@ class _State:
     def __init__(self, raw: State, d: int) -> None:
         self.offset = self._vec(raw, "offset", d)
         self.acc = self._vec(raw, "acc", d)
+        self.acc_alarm = self._vec(raw, "acc_alarm", d)
         self.pos = int(raw["pos"])
         self.kept = int(raw["kept"])
         self.tail = np.asarray(raw["tail"], dtype=np.float64).reshape(-1, d)
@@ -413,6 +432,7 @@ class _State:
         return {
             "offset": self.offset.tolist(),
             "acc": self.acc.tolist(),
+            "acc_alarm": self.acc_alarm.tolist(),
             "pos": self.pos,
             "kept": self.kept,
             "tail": self.tail.tolist(),
