@@ -43,6 +43,7 @@ pytest:
 bench: setup
 	$(BIN)/python bench/detectors.py
 	$(BIN)/python bench/tep.py
+	$(BIN)/python bench/drift.py
 	$(BIN)/python bench/faults.py
 	$(BIN)/python bench/alert_latency.py
 	$(BIN)/python bench/rollups.py
