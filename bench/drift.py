@@ -76,7 +76,7 @@ def _score(train: FloatArray, test: FloatArray) -> tuple[BoolArray, float]:
 def process_line() -> dict[str, Any]:
     """FAR on the fault-free drifting run and DR/delay per fault on the same run with faults, per seed."""
     n = TRAIN_ROWS + int(DAYS * DAY / STEP_S)
-    per_seed = []
+    per_seed: list[dict[str, Any]] = []
     for seed in SEEDS:
         clean = ProcessLine(ProcessConfig(seed=seed, sample_interval_s=STEP_S, normal=NORMAL)).generate(START, n)
         faulty = ProcessLine(
@@ -158,7 +158,7 @@ def real_data() -> dict[str, Any]:
     V, _ = load_real()
     keep = np.isfinite(V).mean(axis=0) > 0.99
     X = V[:, keep]
-    complete = np.isfinite(X).all(axis=1)
+    complete = np.asarray(np.isfinite(X).all(axis=1))
     out: dict[str, Any] = {"tags": int(keep.sum()), "tags_total": int(V.shape[1]), "rows": int(V.shape[0])}
     for rows in REAL_TRAIN_ROWS:
         train = X[:rows][complete[:rows]]
