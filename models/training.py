@@ -36,6 +36,9 @@ DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
     "cycler": ("voltage", "current", "temperature"),
 }
 
+#: The recommended detector per device kind, used when a request names none (multivariate process lines).
+DEFAULT_DETECTORS: dict[str, str] = {"process": "process_monitor"}
+
 
 class TrainingError(ValueError):
     """The request cannot produce a model (no data, bad columns, detector refuses the data)."""
