@@ -163,7 +163,7 @@ def test_process_monitor_is_the_default_for_a_process_line_and_alerts_in_the_sco
         store_models.set_active(conn, model_id=record.model_id, active=False)
     (alert,) = alerts
     assert alert.first_time >= live_start - timedelta(hours=1)  # scored live, after the activation
-    assert alert.value is not None and alert.value > alert.threshold
+    assert alert.value is not None and alert.threshold is not None and alert.value > alert.threshold
     # the fitted model flags the valve fault (rows 120-160), and few rows before it
     order = [TAGS.index(c) for c in record.columns]  # the model's columns are the stored tags, sorted
     flags = load_model(record).predict(line["test"][:, order])
