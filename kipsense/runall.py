@@ -16,7 +16,7 @@ simulators as child processes, each with its own clean shutdown on SIGTERM:
   problems; the demo avoids showing those artefacts. Cycler and process faults (every kind) start within
   the first day; ground truth is in ``ground_truth`` under run ids ``<stream>-live-seed0``.
 
-The process line is watched by the recommended multivariate model from the start: on the first run, two
+The process line is watched by the recommended multivariate model from the start: on the first run, twelve
 hours of its normal history (no faults) are back-filled ending now, ``process_monitor`` is trained on them
 with its defaults (``kipsense models train``, as the README's walkthrough does) and activated, so the
 scorer raises ``model:line-1-monitor`` alerts when the live line's faults begin. Later runs find the model
@@ -79,7 +79,7 @@ def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
 #: The demo's process-line model, the device it watches and the normal history it is trained on.
 PROCESS_MODEL = "line-1-monitor"
 PROCESS_DEVICE = "line-1"
-PROCESS_HISTORY = timedelta(hours=2)
+PROCESS_HISTORY = timedelta(hours=12)
 
 
 def ensure_process_model(env: dict[str, str]) -> bool:
@@ -116,7 +116,7 @@ def run_all(root: Path, *, stop: threading.Event, port: int = 8000) -> int:
     status = stack.up()
     env = {**DEMO_ENV, **os.environ, **stack.env()}
     key = demo_key(root, env["KIPSENSE_DATABASE_URL"])
-    if ensure_process_model(env):
+    if ensure_process_model(env):  # twelve hours: the line's slow factors move over hours
         log.info("trained and activated %s (process_monitor) on the line's back-filled history", PROCESS_MODEL)
     children = [
         _spawn(["ingest"], env),
