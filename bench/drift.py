@@ -23,11 +23,16 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import os
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+# one BLAS thread (see bench/tep.py); set before numpy is imported
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
 

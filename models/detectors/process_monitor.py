@@ -62,6 +62,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import ArrayLike
 from scipy import stats
+from scipy.linalg import solve_triangular
 from scipy.signal import lfilter
 from sklearn.covariance import ledoit_wolf
 
@@ -398,8 +399,11 @@ class ProcessMonitor(StreamingDetector):
             out[k - m :, 1] = np.abs(resid).max(axis=1)
         C = Z - self.z_mean_
         st.last_c = C
-        precision = self.precision_ if st.cov is None else self._precision(st.cov)
-        d2 = np.concatenate([st.d2, np.einsum("ij,jk,ik->i", C, precision, C)])
+        if st.cov is None:
+            dist = np.einsum("ij,jk,ik->i", C, self.precision_, C)
+        else:
+            dist = self._distance(st.cov, C)
+        d2 = np.concatenate([st.d2, dist])
         hold = int(self.persist)
         # the smallest of the last `persist` values (fewer at a stream's start): a lone outlier does not count
         padded = np.concatenate([np.full(max(hold - 1 - st.d2.size, 0), np.inf), d2])
@@ -417,11 +421,17 @@ class ProcessMonitor(StreamingDetector):
     def _cov_adaptive(self) -> bool:
         return self.memory > 0 and self.cov_memory > 0
 
-    def _precision(self, cov: FloatArray) -> FloatArray:
-        """Inverse of ``cov`` shrunk towards a scaled identity with the training rows' Ledoit-Wolf intensity."""
+    def _distance(self, cov: FloatArray, C: FloatArray) -> FloatArray:
+        """``c' S⁻¹ c`` of every row of ``C``, with ``S`` = ``cov`` shrunk towards a scaled identity with the
+        training rows' Ledoit-Wolf intensity (a Cholesky solve: far cheaper than an inverse per block)."""
         d = cov.shape[0]
-        target = np.eye(d) * (np.trace(cov) / d)
-        return np.asarray(np.linalg.pinv((1.0 - self.shrinkage_) * cov + self.shrinkage_ * target, hermitian=True))
+        shrunk = (1.0 - self.shrinkage_) * cov + self.shrinkage_ * (np.trace(cov) / d) * np.eye(d)
+        try:
+            lower = np.linalg.cholesky(shrunk)
+        except np.linalg.LinAlgError:  # not positive definite (no shrinkage, a dead direction): pseudo-inverse
+            return np.asarray(np.einsum("ij,jk,ik->i", C, np.linalg.pinv(shrunk, hermitian=True), C))
+        Y = solve_triangular(lower, C.T, lower=True, check_finite=False)
+        return np.asarray(np.einsum("ij,ij->j", Y, Y))
 
     def _updated_cov(self, st: _State, block: int) -> FloatArray:
         """The covariance moved towards the block's rows: accepted rows with ``cov_memory``, flagged ones
