@@ -52,7 +52,7 @@ STEP_S = 60.0
 TRAIN_ROWS = 400
 DAYS = 7
 HOUR, DAY = 3600.0, 86_400.0
-SEEDS = (0, 1, 2)
+SEEDS = (0, 1, 2, 3, 4)
 NORMAL = NormalChanges(
     drift_sd_per_day=0.5,
     season_sd=0.5,
@@ -183,7 +183,7 @@ def report(sim: dict[str, Any], tep: dict[str, Any], real: dict[str, Any]) -> st
         [str(s["seed"]), f"{s['far']:.3f}", " ".join(f"{d:.2f}" for d in s["far_by_day"])] for s in sim["per_seed"]
     ]
     reals = [
-        [f"{rows} rows ({rows // 288} day)", f"{real[f'train_{rows}']['far']:.3f}",
+        [f"{rows} rows ({rows // 288} d)", f"{real[f'train_{rows}']['far']:.3f}",
          " ".join(f"{d:.2f}" for d in real[f"train_{rows}"]["far_by_day"])]
         for rows in REAL_TRAIN_ROWS
     ]  # fmt: skip
@@ -217,6 +217,18 @@ def report(sim: dict[str, Any], tep: dict[str, Any], real: dict[str, Any]) -> st
             "days flags most of the rest. The alarm-gated baseline does not follow a move that is flagged as it "
             "happens, and the slow relearning while in alarm (a 2000-row memory, about 7 days here) is too slow "
             "for this plant. A day of records is not enough training for it; this figure is reported, not met.",
+            "What was tried and left out: letting the spreads of the other members (SPE level, residual and "
+            "difference variances) follow the data as the covariance does. Learning them from accepted rows "
+            "only changed nothing that mattered; learning them also slowly from flagged rows brought this FAR "
+            "down to 0.23 (one day) and 0.16 (two days) but cost the Tennessee Eastman training runs their "
+            "detection (mean DR 0.926 instead of 0.961): there, faults last 40 hours at a 3-minute sample, "
+            "which is as long as this plant's regimes, so no one memory tells the two apart.",
+            "Which data each default was chosen on: the members, EWMA weights and recentring on the Tennessee "
+            "Eastman training runs (and, for the unsmoothed distance, its test FAR, see the Tennessee Eastman "
+            "section); the covariance that follows accepted rows (`cov_memory`) and the smoothed distance on "
+            "this simulated line; the real plant data and Tennessee Eastman from 300 rows were only measured. "
+            "The process step (`step:ph_balance`) is the weak case: caught on two seeds of five (DR above 0.8), "
+            "missed on the others, where the step stays inside what the widened covariance accepts.",
         ]
     )
 
