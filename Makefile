@@ -44,6 +44,7 @@ bench: setup
 	$(BIN)/python bench/detectors.py
 	$(BIN)/python bench/nab.py
 	$(BIN)/python bench/tep.py
+	$(BIN)/python bench/drift.py
 	$(BIN)/python bench/faults.py
 	$(BIN)/python bench/alert_latency.py
 	$(BIN)/python bench/rollups.py

@@ -17,6 +17,7 @@ from models.detectors.diff_variance import DiffVarianceChart
 from models.detectors.dynamic_pca import DynamicPCA
 from models.detectors.iforest import IsolationForestDetector
 from models.detectors.pca import PCADetector
+from models.detectors.process_monitor import ProcessMonitor
 from models.detectors.recentred import RecentredPCAChart
 from models.detectors.robust import RollingRobustZ
 from models.detectors.seasonal import SeasonalBaseline
@@ -39,6 +40,7 @@ DETECTORS: Mapping[str, type[BaseDetector]] = MappingProxyType(
             RecentredPCAChart,
             DiffVarianceChart,
             StreamMonitor,
+            ProcessMonitor,
         )
     }
 )

@@ -142,6 +142,36 @@ def test_active_model_alerts_in_scorer_with_contributions(database_url: str, lin
         assert Scorer(settings=ScorerSettings(), database_url=database_url, rules=()).run_once(conn) == 0
 
 
+def test_process_monitor_is_the_default_for_a_process_line_and_alerts_in_the_scorer(
+    database_url: str, line: dict[str, Any], cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    window = ["--start", T0.isoformat(), "--end", line["test_start"].isoformat()]
+    assert cli.main(["models", "train", "--name", "line1-monitor", "--devices", "line-1", *window]) == 0
+    assert "line1-monitor@1 (process_monitor) on 400 rows" in capsys.readouterr().out
+    with connect(database_url, autocommit=True) as conn:
+        record = store_models.find(conn, ref="line1-monitor")
+        assert record is not None and record.detector == "process_monitor"
+        store_models.set_active(conn, model_id=record.model_id, active=True)
+        scorer = Scorer(settings=ScorerSettings(), database_url=database_url, rules=())
+        scorer.run_once(conn)
+        live_start = datetime.now(UTC) + timedelta(hours=1)
+        data.write(conn, data.process_values(line["device"], line["test"], TAGS, live_start))
+        scorer.run_once(conn)
+        alerts = [
+            a for a in store_alerts.list_alerts(conn, device_id=line["device"]) if a.type == "model:line1-monitor"
+        ]
+        store_models.set_active(conn, model_id=record.model_id, active=False)
+    (alert,) = alerts
+    assert alert.first_time >= live_start - timedelta(hours=1)  # scored live, after the activation
+    assert alert.value is not None and alert.threshold is not None and alert.value > alert.threshold
+    # the fitted model flags the valve fault (rows 120-160), and few rows before it
+    order = [TAGS.index(c) for c in record.columns]  # the model's columns are the stored tags, sorted
+    flags = load_model(record).predict(line["test"][:, order])
+    assert flags[FAULT[0] : FAULT[1]].mean() > 0.9 and flags[: FAULT[0]].mean() < 0.1
+    assert cli.main(["models", "train", "--name", "x", "--devices", "line-1", "--kind", "dust", *window]) == 1
+    assert "no complete normal rows" in capsys.readouterr().err  # stream_monitor on pm10: line-1 has none
+
+
 @pytest.fixture
 def cli_env(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setenv("KIPSENSE_DATABASE_URL", database_url)

@@ -11,6 +11,7 @@ MODULES = [
     "calibration",
     "charts",
     "diff_variance",
+    "process_monitor",
     "dynamic_pca",
     "iforest",
     "pca",

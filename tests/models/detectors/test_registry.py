@@ -23,6 +23,7 @@ def test_stable_names() -> None:
         "recentred_pca",
         "diff_variance",
         "stream_monitor",
+        "process_monitor",
     }
     assert all(cls.name == name for name, cls in DETECTORS.items())
 
