@@ -135,15 +135,15 @@ async def current_key(
         return key
     limiter: FailedAuthLimiter = request.app.state.auth_limiter
     client = client_address(request)
-    key = await _lookup(request, token, suspect=limiter.retry_after(client) > 0)
+    blocked = limiter.retry_after(client) > 0  # already had its share of failures in this window
+    key = await _lookup(request, token, suspect=blocked)
     if key is None:
         limiter.failed(client)
-        wait = limiter.retry_after(client)
-        if wait > 0:
+        if blocked:
             raise HTTPException(
                 status.HTTP_429_TOO_MANY_REQUESTS,
                 "too many failed authentication attempts",
-                headers={"Retry-After": str(int(wait) + 1)},
+                headers={"Retry-After": str(int(limiter.retry_after(client)) + 1)},
             )
         raise _unauthorized("invalid API key")
     cache.put(token, key)
