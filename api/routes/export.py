@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+import anyio
 import psycopg
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
@@ -44,9 +45,13 @@ async def _released(body: Iterator[bytes], rows: Iterator[Any], slots: asyncio.S
         async for chunk in iterate_in_threadpool(body):
             yield chunk
     finally:
-        # closing the generators ends the cursor's transaction and returns its connection now, not at collection
-        await run_in_threadpool(_close, body, rows)
-        slots.release()
+        # Closing the generators ends the cursor's transaction and returns its connection now, not at garbage
+        # collection; shielded, because a client that went away cancels the response mid-stream.
+        try:
+            with anyio.CancelScope(shield=True):
+                await run_in_threadpool(_close, body, rows)
+        finally:
+            slots.release()
 
 
 def _close(*generators: Iterator[Any]) -> None:
