@@ -18,7 +18,10 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import unquote_to_bytes
 
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BaseModel, model_validator
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -102,6 +105,22 @@ class RequestBody(BaseModel):
     def _storable_text(cls, data: Any) -> Any:
         _check_tree(data, "")
         return data
+
+
+def _printable(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_printable(k): _printable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(v) for v in value]
+    return value
+
+
+async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422, with the echoed input made encodable (a lone surrogate would fail the response itself)."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    return JSONResponse({"detail": _printable(jsonable_encoder(errors))}, status_code=422)
 
 
 def _in_range(value: datetime) -> datetime:

@@ -10,13 +10,14 @@ from typing import Any
 
 import psycopg
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from api.config import ApiLimits
-from api.inputs import TextInputMiddleware
+from api.inputs import TextInputMiddleware, validation_error
 from api.keycache import KeyCache
 from api.live import EventHub
 from api.ratelimit import FailedAuthLimiter
@@ -105,6 +106,7 @@ def create_app(
             allow_headers=["Authorization", "X-API-Key", "Content-Type", "Last-Event-ID"],
         )
     app.add_middleware(TextInputMiddleware)
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=page.STATIC_DIR), name="static")
     app.include_router(health.router)

@@ -52,7 +52,7 @@ def list_alerts(
     type: str | None = None,
     device_id: str | None = None,
     site_id: str | None = None,
-    incident_id: Annotated[int | None, Query(ge=1)] = None,
+    incident_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     since: Instant | None = None,
     until: Instant | None = None,
     cursor: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
