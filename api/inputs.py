@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import unquote_to_bytes
 
+from fastapi import FastAPI
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BaseModel, model_validator
@@ -121,6 +122,30 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     """FastAPI's 422, with the echoed input made encodable (a lone surrogate would fail the response itself)."""
     errors = exc.errors() if isinstance(exc, RequestValidationError) else []
     return JSONResponse({"detail": _printable(jsonable_encoder(errors))}, status_code=422)
+
+
+def document_error_shapes(app: FastAPI) -> None:
+    """Say in the OpenAPI schema that a 422's ``detail`` is FastAPI's list of errors or one message.
+
+    Checks across parameters and the domain's own refusals (an id the broker cannot take) answer with one
+    message; the schema said only the list, so a client generated from it could not read those answers.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        fresh = app.openapi_schema is None
+        schema = build()
+        detail = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError", {}).get("properties", {})
+        if fresh and "detail" in detail:
+            detail["detail"] = {"anyOf": [detail["detail"], {"type": "string"}], "title": "Detail"}
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def invalid(where: tuple[str, ...], message: str) -> RequestValidationError:
+    """A 422 in the documented shape for a check across parameters (e.g. start before end)."""
+    return RequestValidationError([{"type": "value_error", "loc": list(where), "msg": message}])
 
 
 def _in_range(value: datetime) -> datetime:

@@ -17,7 +17,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from api.config import ApiLimits
-from api.inputs import TextInputMiddleware, validation_error
+from api.inputs import TextInputMiddleware, document_error_shapes, validation_error
 from api.keycache import KeyCache
 from api.live import EventHub
 from api.ratelimit import FailedAuthLimiter
@@ -107,6 +107,7 @@ def create_app(
         )
     app.add_middleware(TextInputMiddleware)
     app.add_exception_handler(RequestValidationError, validation_error)
+    document_error_shapes(app)
     app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=page.STATIC_DIR), name="static")
     app.include_router(health.router)

@@ -22,7 +22,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from api.deps import LimitsDep, Researcher, run_db, site_scope
 from api.export_formats import csv_chunks, parquet_chunks
-from api.inputs import Instant
+from api.inputs import Instant, invalid
 from store import devices as store_devices
 from store import export as store_export
 from store import readings as store_readings
@@ -80,13 +80,13 @@ async def export_readings(
 ) -> StreamingResponse:
     """Every stored reading of a device in [start, end) as CSV or Parquet, streamed; the range is bounded."""
     if start.tzinfo is None or end.tzinfo is None:
-        raise HTTPException(422, "start and end need a time zone")
+        raise invalid(("query", "start" if start.tzinfo is None else "end"), "start and end need a time zone")
     start, end = start.astimezone(UTC), end.astimezone(UTC)
     span_days = (end - start).total_seconds() / 86_400
     if span_days <= 0:
-        raise HTTPException(422, "start must be before end")
+        raise invalid(("query", "end"), "start must be before end")
     if span_days > limits.export_max_days:
-        raise HTTPException(422, f"range longer than {limits.export_max_days} days")
+        raise invalid(("query", "end"), f"range longer than {limits.export_max_days} days")
     device = await run_db(request, lambda conn: store_devices.get(conn, device_id=device_id))
     scope = site_scope(key)
     if device is None or (scope is not None and device.site_id not in scope):
