@@ -13,6 +13,7 @@ id it saw, so nothing is skipped.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -25,12 +26,35 @@ from store.alert_stream import StreamEvent
 log = logging.getLogger(__name__)
 
 
+def format_event(event: StreamEvent) -> str:
+    """One SSE message: the id to resume from, the topic as event name, the event as JSON."""
+    data = {
+        "stream_id": event.stream_id,
+        "at": event.at.isoformat(),
+        "topic": event.topic,
+        "ref_id": event.ref_id,
+        "site_id": event.site_id,
+        "kind": event.kind,
+        "data": event.data,
+    }
+    return f"id: {event.stream_id}\nevent: {event.topic}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """An event as every stream sends it, formatted once for all of them (on the listener thread)."""
+
+    stream_id: int
+    site_id: str
+    text: str
+
+
 @dataclass(eq=False, slots=True)
 class Subscription:
     """One open stream: the events of its sites in id order, unless ``lagged`` says some were dropped."""
 
     sites: frozenset[str] | None
-    queue: asyncio.Queue[StreamEvent]
+    queue: asyncio.Queue[Delivery]
     lagged: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -80,7 +104,7 @@ class EventHub:
     def unsubscribe(self, sub: Subscription) -> None:
         self._subs.discard(sub)
 
-    def _publish(self, events: list[StreamEvent]) -> None:
+    def _publish(self, events: list[Delivery]) -> None:
         """In the event loop: give each subscriber its sites' events; a full queue marks it lagged instead."""
         for sub in self._subs:
             if sub.lagged:
@@ -103,8 +127,9 @@ class EventHub:
             if not events:
                 return
             self._last = events[-1].stream_id
+            deliveries = [Delivery(e.stream_id, e.site_id, format_event(e)) for e in events]
             if self._loop is not None and not self._loop.is_closed():
-                self._loop.call_soon_threadsafe(self._publish, events)
+                self._loop.call_soon_threadsafe(self._publish, deliveries)
             if len(events) < 500:
                 return
 

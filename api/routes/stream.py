@@ -12,7 +12,6 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
-from dataclasses import asdict
 from functools import partial
 from typing import Annotated
 
@@ -22,7 +21,7 @@ from fastapi.responses import StreamingResponse
 from api.config import ApiLimits
 from api.deps import LimitsDep, Reader, run_db, site_scope
 from api.inputs import MAX_ID
-from api.live import EventHub
+from api.live import EventHub, format_event
 from store import alert_stream
 from store.alert_stream import StreamEvent
 
@@ -30,13 +29,6 @@ router = APIRouter(tags=["live"])
 
 #: Events read from the database per round trip while catching up.
 PAGE = 500
-
-
-def format_event(event: StreamEvent) -> str:
-    """One SSE message: the id to resume from, the topic as event name, the event as JSON."""
-    data = asdict(event)
-    data["at"] = event.at.isoformat()
-    return f"id: {event.stream_id}\nevent: {event.topic}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
 def _page(conn: alert_stream.Conn, *, after_id: int, sites: list[str] | None) -> list[StreamEvent]:
@@ -73,11 +65,15 @@ async def _events(
                 async for event in _backlog(request, last, sites):
                     last = event.stream_id
                     yield format_event(event)
+            # everything waiting goes out as one write; the backlog may already have sent some of it
+            texts = []
             while not sub.queue.empty():
-                event = sub.queue.get_nowait()
-                if event.stream_id > last:  # the backlog may already have sent it
-                    last = event.stream_id
-                    yield format_event(event)
+                delivery = sub.queue.get_nowait()
+                if delivery.stream_id > last:
+                    last = delivery.stream_id
+                    texts.append(delivery.text)
+            if texts:
+                yield "".join(texts)
             if not sub.queue.empty() or sub.lagged:
                 continue
             try:
