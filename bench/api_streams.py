@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import secrets
 import subprocess
@@ -31,7 +32,7 @@ from typing import Any
 
 import httpx
 import numpy as np
-from _common import machine, markdown_table, update_results_md, write_results
+from _common import RESULTS_DIR, machine, markdown_table, update_results_md, write_results
 from api_latency import _alert_paths, _free_port, _Http, _pct
 
 from kipsense.cli import default_api_workers
@@ -285,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
         "alerts_raised_during_phase": busy["raised"],
         "stream_events_missed": busy["missed"],
     }
-    write_results("api_streams", {**results, "args": {k: str(v) for k, v in vars(args).items()}, "machine": machine()})
+    name = "api_streams_before" if args.server_src else "api_streams"
+    write_results(name, {**results, "args": {k: str(v) for k, v in vars(args).items()}, "machine": machine()})
     given = {k: v for k, v in vars(args).items() if v is not None and k != "server_src"}
     command = (
         "`.venv/bin/python bench/api_streams.py "
@@ -315,7 +317,21 @@ def main(argv: list[str] | None = None) -> int:
         " `LISTEN` connection. Before this, each stream kept a pooled connection (idle in a transaction) and a"
         " request slot for its whole life, and polled the database every second."
     )
-    update_results_md("api_streams", body)
+    before_path = RESULTS_DIR / "api_streams_before.json"
+    if not args.server_src and before_path.exists():
+        before = json.loads(before_path.read_text())
+        body += (
+            f"\n\nBefore (the code of `main` before this change, measured with `--server-src`, same load;"
+            f" bench/results/api_streams_before.json): with {before['streams']} streams only"
+            f" {before['streams_ready']} got their first message, every one of"
+            f" {before['alerts_requests_per_phase']} GET /alerts requests"
+            f" {'timed out' if before[f'alerts_errors_{s}_streams'] else 'was answered'}"
+            f" ({before[f'alerts_errors_{s}_streams']} errors, p99 {before[f'alerts_p99_ms_{s}_streams'] / 1000:.0f} s"
+            f" counted from when each was due), ratio {before['ratio']:.0f}; without streams p99 was"
+            f" {before['alerts_p99_ms_no_streams']:.1f} ms."
+        )
+    if not args.server_src:  # a before-figure run only leaves its json, for the next run's section
+        update_results_md("api_streams", body)
     sys.stdout.write(body + "\n")
     return 0
 
