@@ -6,8 +6,10 @@ every half second; phase two does the same with 200 SSE clients connected and re
 phase two stays within 2x that of phase one. Every stream must also receive every alert raised while it was
 open (``stream_events_missed`` counts the shortfall), so a fast but silent stream cannot pass.
 
-A request unanswered after ``--timeout`` seconds counts as an error with that latency: before the streams
-held no connection, 200 of them took every request slot and requests waited forever.
+The SSE clients run in a process of their own, as they would be other machines: in the load generator's
+process their reading would delay the measurement of the requests. A request unanswered after ``--timeout``
+seconds counts as an error with that latency: before the streams held no connection, 200 of them took every
+request slot and requests waited forever.
 
 ``--server-src DIR`` runs the API from another checkout (e.g. ``git archive main | tar -x -C DIR``) against
 the same load, to measure the code before a change: ``.venv/bin/python bench/api_streams.py --server-src DIR``.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import secrets
 import subprocess
@@ -156,31 +159,53 @@ async def _timed_load(
     return np.array(latencies), errors, n
 
 
-async def _phase(
+def _stream_clients(port: int, token: str, n: int, timeout: float, ready: Any, stop: Any, out: Any) -> None:
+    """In a process of its own (clients are other machines; here they must not share the load generator's CPU)."""
+
+    async def run() -> None:
+        clients = [_Stream() for _ in range(n)]
+        for c in clients:
+            c.task = asyncio.create_task(c.run(port, token))
+        deadline = time.monotonic() + timeout
+        for c in clients:
+            try:
+                await asyncio.wait_for(c.ready.wait(), max(0.1, deadline - time.monotonic()))
+            except TimeoutError:
+                break
+        ready.set()
+        while not stop.is_set():
+            await asyncio.sleep(0.1)
+        out.put((sum(c.ready.is_set() for c in clients), [c.alerts for c in clients if c.ready.is_set()]))
+        for c in clients:
+            if c.task is not None:
+                c.task.cancel()
+        await asyncio.gather(*(c.task for c in clients if c.task is not None), return_exceptions=True)
+
+    asyncio.run(run())
+
+
+def _phase(
     port: int, token: str, paths: list[str], args: argparse.Namespace, streams: int, raiser: _Raiser
 ) -> dict[str, Any]:
-    clients = [_Stream() for _ in range(streams)]
-    for c in clients:
-        c.task = asyncio.create_task(c.run(port, token))
-    ready_deadline = time.monotonic() + args.timeout
-    for c in clients:
-        try:
-            await asyncio.wait_for(c.ready.wait(), max(0.1, ready_deadline - time.monotonic()))
-        except TimeoutError:
-            break
-    ready = sum(c.ready.is_set() for c in clients)
+    ctx = multiprocessing.get_context("spawn")
+    ready, stop, out = ctx.Event(), ctx.Event(), ctx.Queue()
+    proc = None
+    if streams:
+        proc = ctx.Process(target=_stream_clients, args=(port, token, streams, args.timeout, ready, stop, out))
+        proc.start()
+        ready.wait(args.timeout + 60)
     raised_before = raiser.raised
-    lat, errors, n = await _timed_load(port, token, paths, args.rate, args.seconds, args.timeout)
+    lat, errors, n = asyncio.run(_timed_load(port, token, paths, args.rate, args.seconds, args.timeout))
     raised = raiser.raised - raised_before
-    await asyncio.sleep(2.0)  # the last events reach the streams
-    got = [c.alerts for c in clients if c.ready.is_set()]
-    for c in clients:
-        if c.task is not None:
-            c.task.cancel()
-    await asyncio.gather(*(c.task for c in clients if c.task is not None), return_exceptions=True)
+    n_ready, got = 0, []
+    if proc is not None:
+        time.sleep(2.0)  # the last events reach the streams
+        stop.set()
+        n_ready, got = out.get(timeout=60)
+        proc.join(timeout=30)
     # each raise+clear makes two alert events; a stream open for the whole phase sees at least those
     missed = sum(max(0, 2 * raised - g) for g in got)
-    return {"lat": lat, "errors": errors, "n": n, "ready": ready, "raised": raised, "missed": missed}
+    return {"lat": lat, "errors": errors, "n": n, "ready": n_ready, "raised": raised, "missed": missed}
 
 
 def _start_server(
@@ -251,8 +276,8 @@ def main(argv: list[str] | None = None) -> int:
         paths = _alert_paths(devices, np.random.default_rng(0))
         raiser = _Raiser(url, args.raise_every)
         raiser.start()
-        quiet = asyncio.run(_phase(port, token, paths, args, 0, raiser))
-        busy = asyncio.run(_phase(port, token, paths, args, args.streams, raiser))
+        quiet = _phase(port, token, paths, args, 0, raiser)
+        busy = _phase(port, token, paths, args, args.streams, raiser)
     finally:
         if raiser is not None:
             raiser.stop.set()
