@@ -9,6 +9,7 @@ ordinary requests need. The checks before the stream starts use a connection onl
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -39,7 +40,19 @@ def _rows(pool: Pool, table: str, device_id: str, start: datetime, end: datetime
         )
 
 
-async def _released(body: Iterator[bytes], rows: Iterator[Any], slots: asyncio.Semaphore) -> AsyncIterator[bytes]:
+class _Slot:
+    """One taken export slot, given back exactly once: when the body ends, or when a body never started is dropped."""
+
+    def __init__(self, slots: asyncio.Semaphore) -> None:
+        self._slots: asyncio.Semaphore | None = slots
+
+    def release(self) -> None:
+        slots, self._slots = self._slots, None
+        if slots is not None:
+            slots.release()
+
+
+async def _released(body: Iterator[bytes], rows: Iterator[Any], slot: _Slot) -> AsyncIterator[bytes]:
     """The body, read on worker threads; the connection and the export slot are given back however it ends."""
     try:
         async for chunk in iterate_in_threadpool(body):
@@ -51,7 +64,7 @@ async def _released(body: Iterator[bytes], rows: Iterator[Any], slots: asyncio.S
             with anyio.CancelScope(shield=True):
                 await run_in_threadpool(_close, body, rows)
         finally:
-            slots.release()
+            slot.release()
 
 
 def _close(*generators: Iterator[Any]) -> None:
@@ -110,8 +123,12 @@ async def export_readings(
         body, media = csv_chunks(columns, rows), "text/csv"
     else:
         body, media = parquet_chunks(columns, rows), "application/vnd.apache.parquet"
+    slot = _Slot(slots)
+    stream = _released(body, rows, slot)
+    # a client gone before the first byte leaves the body never started (so its finally never runs)
+    weakref.finalize(stream, slot.release)
     return StreamingResponse(
-        _released(body, rows, slots),
+        stream,
         media_type=media,
         headers={"Content-Disposition": f'attachment; filename="{stem}.{format}"'},
     )
