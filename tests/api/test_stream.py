@@ -173,3 +173,23 @@ def test_open_streams_hold_no_connection(database_url: str, stack_env: dict[str,
         finally:
             for s in streams:
                 s.close()
+
+
+def test_the_listener_reconnects_and_misses_nothing(
+    database_url: str, live_url: str, keys: Keys, stack_env: dict[str, str]
+) -> None:
+    """The database drops the listener's connection: an event raised meanwhile still reaches an open stream."""
+    stream = _RawStream(live_url, keys.tokens["operator"])
+    try:
+        stream.read_until(b"event: ready")
+        with connect(stack_env["KIPSENSE_ADMIN_DATABASE_URL"], autocommit=True) as admin:
+            ended = admin.execute(
+                "SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity"
+                " WHERE application_name = 'api-events' AND datname = %s",
+                (database_url.rsplit("/", 1)[-1],),
+            ).fetchall()
+        assert ended and all(r["ok"] for r in ended)
+        during = _raise(database_url, "st-reconnect")
+        stream.read_until(f'"ref_id":{during}'.encode())
+    finally:
+        stream.close()
