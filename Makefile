@@ -50,6 +50,7 @@ bench: setup
 	$(BIN)/python bench/rollups.py
 	$(BIN)/python bench/simulators.py --store
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/api_streams.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/health_skew.py --days 1
 	$(BIN)/python bench/quarantine.py

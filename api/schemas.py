@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.inputs import RequestBody
+
 
 class FromStore(BaseModel):
     """A body read from the store's dataclasses by attribute (``model_validate(row)``), without copying them."""
@@ -95,15 +97,15 @@ class AlertDetailPublic(AlertPublic):
     events: list[AlertEventPublic]
 
 
-class AlertAction(BaseModel):
+class AlertAction(RequestBody):
     comment: str | None = Field(default=None, max_length=2000)
 
 
-class AlertComment(BaseModel):
+class AlertComment(RequestBody):
     text: str = Field(min_length=1, max_length=2000)
 
 
-class AlertAssign(BaseModel):
+class AlertAssign(RequestBody):
     assignee: str | None = Field(default=None, max_length=200)
 
 

@@ -115,3 +115,8 @@ class ApiSettings(BaseSettings):
     cors_origins: list[str] = []
     max_points: int = Field(default=5_000, ge=1)
     max_range_days: float = Field(default=400.0, gt=0)
+    trusted_proxies: list[str] = Field(
+        default=[],
+        description="addresses (or networks) of reverse proxies whose X-Forwarded-For/-Proto are believed;"
+        " none by default, so a client cannot choose the address its failed attempts are counted under",
+    )
