@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.inputs import RequestBody
+from api.inputs import Instant, RequestBody
 
 
 class FromStore(BaseModel):
@@ -230,11 +230,11 @@ _ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 _TEXT = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL
 
 
-class BatchCreate(BaseModel):
+class BatchCreate(RequestBody):
     batch_id: str = Field(pattern=_ID)
     device_id: str = Field(pattern=_ID, description="the process line device the batch ran on")
-    start_time: datetime
-    end_time: datetime
+    start_time: Instant
+    end_time: Instant
     product: str | None = Field(default=None, max_length=200, pattern=_TEXT)
     notes: str = Field(default="", max_length=2000, pattern=_TEXT)
 
@@ -242,8 +242,8 @@ class BatchCreate(BaseModel):
 class BatchPublic(FromStore):
     batch_id: str
     device_id: str
-    start_time: datetime
-    end_time: datetime
+    start_time: Instant
+    end_time: Instant
     product: str | None
     notes: str
     lot_ids: list[str] = Field(description="lots made from this batch")
@@ -266,11 +266,11 @@ class BatchesPublic(BaseModel):
     data: list[BatchPublic]
 
 
-class LotCreate(BaseModel):
+class LotCreate(RequestBody):
     lot_id: str = Field(pattern=_ID)
     material: str | None = Field(default=None, max_length=200, pattern=_TEXT)
     maker: str | None = Field(default=None, max_length=200, pattern=_TEXT)
-    produced_at: datetime | None = None
+    produced_at: Instant | None = None
     batch_ids: list[Annotated[str, Field(pattern=_ID)]] = Field(
         default_factory=list, max_length=1000, description="batches the lot was made from"
     )
@@ -281,7 +281,7 @@ class LotPublic(FromStore):
     lot_id: str
     material: str | None
     maker: str | None
-    produced_at: datetime | None
+    produced_at: Instant | None
     notes: str
     batch_ids: list[str]
 
@@ -290,7 +290,7 @@ class LotsPublic(BaseModel):
     data: list[LotPublic]
 
 
-class CellCreate(BaseModel):
+class CellCreate(RequestBody):
     cell_id: str = Field(pattern=_ID)
     chemistry: str | None = Field(default=None, max_length=200, pattern=_TEXT)
     format: str | None = Field(default=None, max_length=100, pattern=_TEXT, description="18650, 21700, pouch, coin ...")
@@ -301,7 +301,7 @@ class CellCreate(BaseModel):
     notes: str = Field(default="", max_length=2000, pattern=_TEXT)
 
 
-class CellUpdate(BaseModel):
+class CellUpdate(RequestBody):
     """Fields to change; those left out stay as they are."""
 
     chemistry: str | None = Field(default=None, max_length=200, pattern=_TEXT)
@@ -313,10 +313,10 @@ class CellUpdate(BaseModel):
     notes: str | None = Field(default=None, max_length=2000, pattern=_TEXT)
 
 
-class CellTestCreate(BaseModel):
+class CellTestCreate(RequestBody):
     device_id: str = Field(pattern=_ID, description="the cycler channel the cell runs on")
-    start_time: datetime
-    end_time: datetime | None = Field(default=None, description="leave out while the test runs")
+    start_time: Instant
+    end_time: Instant | None = Field(default=None, description="leave out while the test runs")
 
 
 class CellPublic(FromStore):
