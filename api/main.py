@@ -20,6 +20,7 @@ from api.keycache import KeyCache
 from api.ratelimit import FailedAuthLimiter
 from api.routes import (
     alerts,
+    cells,
     claims,
     cycles,
     devices,
@@ -94,6 +95,7 @@ def create_app(
     app.include_router(park.router)
     app.include_router(devices.router)
     app.include_router(cycles.router)
+    app.include_router(cells.router)
     app.include_router(alerts.router)
     app.include_router(incidents.router)
     app.include_router(stream.router)

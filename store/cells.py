@@ -29,6 +29,10 @@ class NotFoundError(RegistryError):
     """A referenced cell, lot, batch or device does not exist."""
 
 
+class ExistsError(RegistryError):
+    """The id (or the file) is already registered."""
+
+
 @dataclass(frozen=True, slots=True)
 class Lot:
     lot_id: str
@@ -178,7 +182,7 @@ def register_batch(
             (batch_id, device_id, start_time, end_time, product, notes),
         )
     except psycopg.errors.UniqueViolation:
-        raise RegistryError(f"batch {batch_id!r} already exists") from None
+        raise ExistsError(f"batch {batch_id!r} already exists") from None
     except psycopg.errors.CheckViolation:
         raise RegistryError(f"invalid batch id {batch_id!r}") from None
     batch = get_batch(conn, batch_id=batch_id)
@@ -246,7 +250,7 @@ def register_lot(
             (lot_id, material, maker, produced_at, notes),
         )
     except psycopg.errors.UniqueViolation:
-        raise RegistryError(f"lot {lot_id!r} already exists") from None
+        raise ExistsError(f"lot {lot_id!r} already exists") from None
     except psycopg.errors.CheckViolation:
         raise RegistryError(f"invalid lot id {lot_id!r}") from None
     link_batches(conn, lot_id=lot_id, batch_ids=batch_ids)
@@ -320,7 +324,7 @@ def register_cell(
             )
             row = cur.fetchone()
     except psycopg.errors.UniqueViolation:
-        raise RegistryError(f"cell {cell_id!r} already exists") from None
+        raise ExistsError(f"cell {cell_id!r} already exists") from None
     except psycopg.errors.ForeignKeyViolation as exc:
         raise _fk_error(exc) from None
     except psycopg.errors.CheckViolation:
@@ -408,7 +412,7 @@ def add_test(
                 (cell_id, device_id, start_time, end_time, source, file_name, file_sha256, file_format, n_samples),
             ).fetchone()
     except psycopg.errors.UniqueViolation:
-        raise RegistryError(f"a file with hash {file_sha256} is already imported") from None
+        raise ExistsError(f"a file with hash {file_sha256} is already imported") from None
     except psycopg.errors.ForeignKeyViolation as exc:
         raise _fk_error(exc) from None
     except psycopg.errors.CheckViolation:
@@ -447,6 +451,26 @@ def end_test(conn: Conn, *, test_id: int, end_time: datetime) -> bool:
         (end_time, test_id, end_time),
     )
     return cur.rowcount == 1
+
+
+def remove_test(conn: Conn, *, test_id: int) -> int | None:
+    """Forget a test (to import a file again, say under another cell); returns the samples deleted.
+
+    An imported test's samples (its channel's samples in its window) go with it; a live test's samples
+    belong to the channel and stay. None if there is no such test. Run it inside a transaction.
+    """
+    test = get_test(conn, test_id=test_id)
+    if test is None:
+        return None
+    removed = 0
+    if test.source == "import":
+        cur = conn.execute(
+            "DELETE FROM cycler_samples WHERE device_id = %(device_id)s AND time >= %(start)s AND time <= %(end)s",
+            _window(test),
+        )
+        removed = cur.rowcount
+    conn.execute("DELETE FROM cell_tests WHERE test_id = %s", (test_id,))
+    return removed
 
 
 # --- per-cycle summaries ------------------------------------------------------------------------------------
@@ -500,3 +524,42 @@ def cycles(conn: Conn, *, cell_id: str) -> list[dict[str, Any]]:
                 )
             out.extend(cur.fetchall())
     return out
+
+
+# --- imported samples ---------------------------------------------------------------------------------------
+
+
+def ensure_archive_channel(conn: Conn, *, device_id: str, name: str) -> None:
+    """A cycler channel for samples that come from a file rather than a live instrument.
+
+    It is registered out of service (``retired``): it never sends, so it must not raise offline alerts or
+    hold a broker credential. An existing device of that id must be a cycler channel.
+    """
+    with conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute(
+            "INSERT INTO devices (device_id, kind, site_id, name, status) VALUES (%s, 'cycler', 'park', %s, 'retired')"
+            " ON CONFLICT (device_id) DO NOTHING",
+            (device_id, name),
+        )
+    kind = _device_kind(conn, device_id)
+    if kind != "cycler":
+        raise RegistryError(f"device {device_id!r} is a {kind} device, not a cycler channel")
+
+
+@dataclass(frozen=True, slots=True)
+class Lineage:
+    """A cell with the lot it was made from, the process batches behind that lot, and its tests."""
+
+    cell: Cell
+    lot: Lot | None
+    batches: list[Batch]
+    tests: list[CellTest]
+
+
+def lineage(conn: Conn, *, cell_id: str) -> Lineage | None:
+    cell = get_cell(conn, cell_id=cell_id)
+    if cell is None:
+        return None
+    lot = get_lot(conn, lot_id=cell.lot_id) if cell.lot_id else None
+    batches = [b for b in (get_batch(conn, batch_id=x) for x in (lot.batch_ids if lot else [])) if b is not None]
+    return Lineage(cell=cell, lot=lot, batches=batches, tests=list_tests(conn, cell_id=cell_id))
