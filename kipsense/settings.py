@@ -93,3 +93,12 @@ class ApiSettings(BaseSettings):
     cors_origins: list[str] = []
     max_points: int = Field(default=5_000, ge=1)
     max_range_days: float = Field(default=400.0, gt=0)
+
+
+class LakeSettings(BaseSettings):
+    """Where the analytics lake lives and how far behind the database its export stays."""
+
+    model_config = SettingsConfigDict(env_prefix="KIPSENSE_LAKE_", extra="ignore")
+
+    root: Path = Path(".local/lake")
+    lag_s: float = Field(default=60.0, ge=0, description="the export leaves rows younger than this for the next run")

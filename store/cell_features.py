@@ -106,25 +106,7 @@ def _empty(fields: Sequence[str]) -> pa.Table:
     return pa.table({f: pa.array([], type=pa.string() if f == "cell_id" else pa.float64()) for f in fields})
 
 
-# -- bulk load of sample columns -----------------------------------------------------------------------------
-_SAMPLE_COLS: Final = (
-    "device_id",
-    "time",
-    "test_time",
-    "cycle_index",
-    "step_index",
-    "step_type",
-    "voltage",
-    "current",
-    "temperature",
-    "charge_capacity",
-    "discharge_capacity",
-    "charge_energy",
-    "discharge_energy",
-    "internal_resistance",
-)
-
-
+# -- bulk load of process values -----------------------------------------------------------------------------
 def copy_process_values(
     conn: Conn, *, device_id: str, times: np.ndarray, tags: Sequence[str], values: np.ndarray, received_at: datetime
 ) -> int:
@@ -144,27 +126,6 @@ def copy_process_values(
         )
         inserted = cur.rowcount
         cur.execute("TRUNCATE _cell_process_stage")
-    return inserted
-
-
-def copy_samples(conn: Conn, table: pa.Table, *, received_at: datetime) -> int:
-    """COPY cycler samples given as an Arrow table (columns of ``cycler_samples``) through a staging table;
-    rows already stored (same device and time) are skipped. Returns the rows inserted."""
-    names = [c for c in _SAMPLE_COLS if c in table.column_names]
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS _cell_samples_stage (LIKE cycler_samples) ON COMMIT DROP")
-    cols = ", ".join(names)
-    pylists = [table.column(n).to_pylist() for n in names]
-    with conn.cursor() as cur:
-        with cur.copy(f"COPY _cell_samples_stage ({cols}) FROM STDIN") as copy:
-            for row in zip(*pylists, strict=True):
-                copy.write_row(row)
-        cur.execute(
-            f"INSERT INTO cycler_samples ({cols}, received_at) SELECT {cols}, %s FROM _cell_samples_stage"  # noqa: S608
-            " ON CONFLICT (device_id, time) DO NOTHING",
-            (received_at,),
-        )
-        inserted = cur.rowcount
-        cur.execute("TRUNCATE _cell_samples_stage")
     return inserted
 
 

@@ -117,7 +117,11 @@ class DriverAnalysis:
             "cv_r2": self.cv_r2,
             "tags": [{"tag": t, "importance": v} for t, v in self.tag_ranking[:top]],
             "features": [
-                {"feature": self.features[i], "importance": float(self.importance[i]), "sd": float(self.importance_sd[i])}
+                {
+                    "feature": self.features[i],
+                    "importance": float(self.importance[i]),
+                    "sd": float(self.importance_sd[i]),
+                }
                 for i in order
             ],
             "partial_dependence": {k: {"x": x, "y": y} for k, (x, y) in self.partial_dependence.items()},
@@ -204,8 +208,9 @@ def analyse(
         est = _estimator(model, seed + k).fit(x[tr], y[tr])
         pred[te] = est.predict(x[te])
         imps.append(_permutation_importance(est, x[te], y[te], repeats=repeats, seed=seed + k))
-    imp = np.mean(imps, axis=0)
-    imp_sd = np.std(imps, axis=0)
+    var = float(np.var(y)) or 1.0  # importance as the share of the outcome's variance lost
+    imp = np.mean(imps, axis=0) / var
+    imp_sd = np.std(imps, axis=0) / var
     ss = float(np.sum((y - y.mean()) ** 2))
     cv_r2 = 1.0 - float(np.sum((y - pred) ** 2)) / ss if ss > 0 else 0.0
     by_tag: dict[str, float] = {}
@@ -229,9 +234,7 @@ def cell_matrix(
 ) -> tuple[list[str], list[str], FloatArray, list[str]]:
     """(cell ids, feature names, rows, lot of each row) for cells whose lot has batches with tag data."""
     band = baseline(list(batch_values.values()))
-    per_batch = {
-        b: batch_features(v, band, alarms=(alarms or {}).get(b, 0)) for b, v in batch_values.items() if v
-    }
+    per_batch = {b: batch_features(v, band, alarms=(alarms or {}).get(b, 0)) for b, v in batch_values.items() if v}
     names = sorted({k for f in per_batch.values() for k in f})
     lot_rows: dict[str, FloatArray] = {}
     for lot, batches in lot_batches.items():
