@@ -17,6 +17,7 @@ direction and shape of the effect.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -178,8 +179,7 @@ def analyse(
 
     ``model`` is ``forest`` (random forest: any shape of effect) or ``linear`` (standardised elastic net).
     """
-    from sklearn.inspection import partial_dependence
-    from sklearn.model_selection import KFold
+    from sklearn.exceptions import ConvergenceWarning
 
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; use one of {MODELS}")
@@ -202,6 +202,29 @@ def analyse(
     keep = np.std(x, axis=0) > 0  # constant features carry nothing
     feats = [f for f, k in zip(features, keep, strict=True) if k]
     x = x[:, keep]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # the linear model's weakest penalties; CV drops them
+        return _analyse(x, y, feats, lots, n_cells, outcome=outcome, model=model, seed=seed, folds=folds,
+                        repeats=repeats, pd_top=pd_top)  # fmt: skip
+
+
+def _analyse(
+    x: FloatArray,
+    y: FloatArray,
+    feats: list[str],
+    lots: NDArray[Any],
+    n_cells: int,
+    *,
+    outcome: str,
+    model: str,
+    seed: int,
+    folds: int,
+    repeats: int,
+    pd_top: int,
+) -> DriverAnalysis:
+    from sklearn.inspection import partial_dependence
+    from sklearn.model_selection import KFold
+
     imps = []
     pred = np.empty_like(y)
     for k, (tr, te) in enumerate(KFold(n_splits=folds, shuffle=True, random_state=seed).split(x)):
