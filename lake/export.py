@@ -14,7 +14,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import pyarrow as pa
+import pyarrow as pa  # type: ignore[import-untyped]
 
 from lake.layout import KINDS, Lake
 from store import lake as store_lake

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
-import pyarrow as pa
+import pyarrow as pa  # type: ignore[import-untyped]
 
 from lake.layout import Lake
 from store.cell_features import CYCLE_FIELDS, QV_FIELDS, feature_sql
@@ -106,7 +106,7 @@ def dask_job(
     import dask.dataframe as dd
     from dask.base import compute
     import numpy as np
-    import pandas as pd
+    import pandas as pd  # type: ignore[import-untyped]
 
     _check(lake)
     tests = pd.read_parquet(lake.registry_path, columns=["cell_id", "device_id", "start_time", "end_time"])

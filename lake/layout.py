@@ -23,10 +23,10 @@ import shutil
 from pathlib import Path
 from typing import Any, Final
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as ds
-import pyarrow.parquet as pq
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
+import pyarrow.dataset as ds  # type: ignore[import-untyped]
+import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 KINDS: Final = ("cycler_samples", "process_values")
 _PARTITIONING: Final = ds.partitioning(pa.schema([("month", pa.string()), ("device", pa.string())]), flavor="hive")

@@ -46,11 +46,29 @@ from numpy.typing import NDArray
 from kipsense.records import TruthEvent
 from simulators.process import ProcessConfig, ProcessFault, ProcessLine
 from simulators.process.frame import ProcessFrame
+from simulators.process.tags import LAGGED, TAGS
 
 FloatArray = NDArray[np.float64]
 
-#: Tags of the line whose excursions change cells, per outcome (recorded in the ground truth).
-TRUE_DRIVERS: Final = {"fade_rate": ("reactor_ph",), "initial_capacity": ("reactor_temp",)}
+
+def driver_tags(factor: str, *, min_loading: float = 0.5) -> tuple[str, ...]:
+    """Tags of the line that measure a latent factor: loading at least ``min_loading`` on it or its lagged copy.
+
+    An excursion of the factor shows on all of them (the pH excursion on the pH itself, on the redox
+    potential and residual metal, and, hours later, on the particle size and span it produces); they are the
+    tags an analysis may legitimately name for it.
+    """
+    names = {factor} | {lag for lag, src, _ in LAGGED if src == factor}
+    return tuple(t.name for t in TAGS if any(n in names and abs(w) >= min_loading for n, w in t.loadings))
+
+
+#: What drives each cell outcome in the simulation: the latent factor of the line, the tag that measures it
+#: most directly, and every tag that carries it (recorded in the ground truth, used to score an analysis).
+TRUE_DRIVERS: Final = {
+    "fade_rate": {"factor": "ph_balance", "tag": "reactor_ph", "tags": driver_tags("ph_balance")},
+    "life": {"factor": "ph_balance", "tag": "reactor_ph", "tags": driver_tags("ph_balance")},
+    "initial_capacity": {"factor": "thermal", "tag": "reactor_temp", "tags": driver_tags("thermal")},
+}
 
 #: Sample columns of a fleet block, in the order of ``cycler_samples`` (BEEP names).
 SAMPLE_COLUMNS: Final = (
@@ -301,7 +319,7 @@ class CellFleet:
             "seed": c.seed,
             "eol_fraction": c.eol_fraction,
             "nominal_ah": c.nominal_ah,
-            "true_drivers": {k: list(v) for k, v in TRUE_DRIVERS.items()},
+            "true_drivers": {k: {**v, "tags": list(v["tags"])} for k, v in TRUE_DRIVERS.items()},
             "mechanism": {
                 "fade_rate": f"log active-material loss rate += {c.ph_effect} x pH exposure of the batch",
                 "initial_capacity": f"relative capacity -= {c.thermal_effect} x temperature exposure of the batch",

@@ -22,7 +22,7 @@ from typing import Any, Final
 
 import numpy as np
 import psycopg
-import pyarrow as pa
+import pyarrow as pa  # type: ignore[import-untyped]
 from psycopg.rows import class_row, tuple_row
 from psycopg.types.json import Jsonb
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Final
 
 import psycopg
-import pyarrow as pa
+import pyarrow as pa  # type: ignore[import-untyped]
 from psycopg.rows import dict_row
 
 Conn = psycopg.Connection[Any]

@@ -305,7 +305,7 @@ def cmd_lake(args: argparse.Namespace) -> int:
     except jobs.LakeError as exc:
         return _fail(str(exc))
     if args.out:
-        import pyarrow.parquet as pq
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
         args.out.mkdir(parents=True, exist_ok=True)
         for name, table in tables.items():
