@@ -104,9 +104,9 @@ def dask_job(
     """The job on Dask: local threads by default, or the ``dask.distributed`` scheduler at ``scheduler``."""
     import dask
     import dask.dataframe as dd
-    from dask.base import compute
     import numpy as np
     import pandas as pd  # type: ignore[import-untyped]
+    from dask.base import compute
 
     _check(lake)
     tests = pd.read_parquet(lake.registry_path, columns=["cell_id", "device_id", "start_time", "end_time"])

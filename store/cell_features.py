@@ -111,7 +111,9 @@ def copy_process_values(
     conn: Conn, *, device_id: str, times: np.ndarray, tags: Sequence[str], values: np.ndarray, received_at: datetime
 ) -> int:
     """COPY a (n_times, n_tags) block of process tag values of one line; stored rows are skipped."""
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS _cell_process_stage (LIKE process_values INCLUDING DEFAULTS) ON COMMIT DROP")
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS _cell_process_stage (LIKE process_values INCLUDING DEFAULTS) ON COMMIT DROP"
+    )
     stamps = [t.astype("datetime64[us]").item().replace(tzinfo=UTC) for t in np.asarray(times)]
     with conn.cursor() as cur:
         with cur.copy("COPY _cell_process_stage (device_id, time, tag, value) FROM STDIN") as copy:

@@ -30,11 +30,12 @@ def _curve(shift: float = 0.0, scale: float = 1.0) -> tuple[np.ndarray, np.ndarr
 
 def _cell(n: int = 120, fade: float = 1e-3, knee: int | None = None) -> CellCycles:
     cyc = np.arange(1, n + 1)
-    q = 3.0 - fade * cyc
+    q = np.asarray(3.0 - fade * cyc, dtype=np.float64)
     if knee is not None:
-        q = q - 0.02 * np.maximum(cyc - knee, 0)
+        q = np.asarray(q - 0.02 * np.maximum(cyc - knee, 0), dtype=np.float64)
     curves = {c: _curve(shift=0.0005 * c, scale=q[c - 1] / 3.0) for c in (2, 10, 100) if c <= n}
-    return CellCycles("c1", cyc, q, q + 0.001, np.full(n, 0.02) + 1e-5 * cyc, np.full(n, 31.0), curves)
+    ir = np.asarray(0.02 + 1e-5 * cyc, dtype=np.float64)
+    return CellCycles("c1", cyc, q, q + 0.001, ir, np.full(n, 31.0), curves)
 
 
 def test_qv_on_grid_interpolates_and_leaves_gaps() -> None:
