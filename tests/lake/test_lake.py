@@ -130,7 +130,8 @@ def test_dask_on_a_local_distributed_cluster(conn: Conn, tmp_path: Path) -> None
 
     lake = Lake(tmp_path / "lake")
     export.export(conn, lake, lag_s=0)
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+    cluster_args = {"n_workers": 1, "threads_per_worker": 1, "processes": False, "dashboard_address": None}
+    with LocalCluster(**cluster_args) as cluster:  # type: ignore[no-untyped-call]
         remote = jobs.dask_job(lake, max_cycle=40, scheduler=cluster.scheduler_address)
     local = jobs.duckdb_job(lake, max_cycle=40)
     for name in ("cycles", "qv"):
