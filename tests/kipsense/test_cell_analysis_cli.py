@@ -25,7 +25,10 @@ def test_walkthrough(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], database_url: str, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("KIPSENSE_LAKE_ROOT", str(tmp_path / "lake"))
-    run = lambda *a: _run(monkeypatch, capsys, database_url, *a)  # noqa: E731
+
+    def run(*argv: str) -> str:
+        return _run(monkeypatch, capsys, database_url, *argv)
+
     truth = tmp_path / "truth.json"
     loaded = json.loads(run("cell-fleet", "load", "--batches", "6", "--cells-per-lot", "3", "--seed", "3",
                             "--truth", str(truth), "--json"))  # fmt: skip
