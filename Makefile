@@ -50,6 +50,7 @@ bench: setup
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/cells_import.py
+	$(BIN)/python bench/cells.py
 
 clean-stack:
 	-$(BIN)/kipsense stack down --name main
