@@ -182,7 +182,7 @@ def early_features(cell: CellCycles, *, n_cycles: int = 100, ref_cycle: int = 10
         "ir_2": _at(cell, ir, c2) if ir_ok.any() else np.nan,
         "ir_min": float(ir[ir_ok].min()) if ir_ok.any() else np.nan,
         "ir_delta": float(_at(cell, ir, n_cycles) - _at(cell, ir, c2)) if ir_ok.any() else np.nan,
-        "max_temp_mean": float(np.nanmean(cell.max_temperature)),
+        "max_temp_mean": float(np.nanmean(cell.max_temperature)) if np.isfinite(cell.max_temperature).any() else np.nan,
         "ce_mean": float(np.nanmean(ce[(cell.cycle_index > ref_cycle) & np.isfinite(ce)]))
         if np.isfinite(ce).any()
         else np.nan,
