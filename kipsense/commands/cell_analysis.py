@@ -159,6 +159,23 @@ def _evaluate(conn: Any, args: argparse.Namespace) -> int:
 
 
 def _predict(conn: Any, args: argparse.Namespace) -> int:
+    if args.every is None:
+        return _predict_once(conn, args)
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.is_set():  # predictions move as cycles arrive; each pass stores them and alerts early ones
+        code = _predict_once(conn, args)
+        if code != 0:
+            return code
+        stop.wait(args.every)
+    return 0
+
+
+def _predict_once(conn: Any, args: argparse.Namespace) -> int:
     from models.cells import service
     from store import cells as store_cells
 
@@ -344,6 +361,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--all", action="store_true", help="predict: every registered cell")
     p.add_argument("--early-fraction", type=float, default=0.8, help="alert below this share of the mean life")
     p.add_argument("--no-save", action="store_true", help="predict: neither store predictions nor raise alerts")
+    p.add_argument("--every", type=float, help="predict: run again every this many seconds until stopped")
     p.add_argument("--plot", type=Path, help="train/evaluate: PNG of predicted vs observed life")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_life)
