@@ -299,6 +299,24 @@ class CellCreate(BaseModel):
     notes: str = Field(default="", max_length=2000, pattern=_TEXT)
 
 
+class CellUpdate(BaseModel):
+    """Fields to change; those left out stay as they are."""
+
+    chemistry: str | None = Field(default=None, max_length=200, pattern=_TEXT)
+    format: str | None = Field(default=None, max_length=100, pattern=_TEXT)
+    nominal_capacity_ah: float | None = Field(default=None, gt=0)
+    maker: str | None = Field(default=None, max_length=200, pattern=_TEXT)
+    formation_date: date | None = None
+    lot_id: str | None = Field(default=None, pattern=_ID)
+    notes: str | None = Field(default=None, max_length=2000, pattern=_TEXT)
+
+
+class CellTestCreate(BaseModel):
+    device_id: str = Field(pattern=_ID, description="the cycler channel the cell runs on")
+    start_time: datetime
+    end_time: datetime | None = Field(default=None, description="leave out while the test runs")
+
+
 class CellPublic(FromStore):
     cell_id: str
     chemistry: str | None

@@ -26,7 +26,7 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 import pyarrow.csv as pacsv  # type: ignore[import-untyped]
 
-from cellfiles.columns import Header, map_columns, split_header
+from cellfiles.columns import Header, map_columns, parse_unit, split_header
 from cellfiles.raw import CellFileError, FloatArray, RawColumns, parse_datetime
 
 _HEAD_BYTES = 512 * 1024
@@ -335,6 +335,17 @@ def _neware_nested(data: bytes) -> tuple[bytes, list[str], np.ndarray, int]:
     return b"\n".join(out) + b"\n", fields, np.asarray(where, dtype=np.int64), 4
 
 
+def _units_row(line: str, delim: str, width: int) -> list[str] | None:
+    """The fields of ``line`` if it is a row of units under the header (no numbers, some known units)."""
+    cells = [c.strip().strip("[]()") for c in line.rstrip("\r").split(delim)]
+    if not line.strip() or len(cells) > width + 1:
+        return None
+    if any(re.fullmatch(r"[-+]?\d+([.,]\d*)?([eE][-+]?\d+)?", c) for c in cells):
+        return None
+    known = sum(parse_unit(c) is not None for c in cells if c)
+    return cells if known >= 2 else None
+
+
 def read_text(path: Path, data: bytes, *, tz: tzinfo | None = None) -> RawColumns:
     """Read any delimited-text cycler export."""
     data, encoding = to_utf8(data)
@@ -361,14 +372,19 @@ def read_text(path: Path, data: bytes, *, tz: tzinfo | None = None) -> RawColumn
             path, "not a recognised cycler file: no header line naming voltage, current and time columns was found"
         )
     idx, delim, fields = found
-    start = sum(len(ln) + 1 for ln in data[:_HEAD_BYTES].split(b"\n")[: idx + 1])
-    sample = head_lines[idx + 1 : idx + 60]
     fmt = name_format(head_text, fields)
+    rows_from = idx + 1
+    units = _units_row(head_lines[rows_from] if rows_from < len(head_lines) else "", delim, len(fields))
+    if units is not None:  # names on one line, units on the next: "Time<TAB>Voltage" then "s<TAB>mV"
+        fields = [f"{f} ({u})" if u.strip() else f for f, u in zip(fields, units, strict=False)] + fields[len(units) :]
+        rows_from += 1
+    start = sum(len(ln) + 1 for ln in data[:_HEAD_BYTES].split(b"\n")[:rows_from])
+    sample = head_lines[rows_from : rows_from + 60]
     table, mapping = parse_table(
-        path, data, start=start, first_line=idx + 2, fields=fields, delim=delim, encoding=encoding,
+        path, data, start=start, first_line=rows_from + 1, fields=fields, delim=delim, encoding=encoding,
         decimal=_decimal(sample, delim),
     )  # fmt: skip
-    raw = columns_to_raw(path, table, mapping, fmt, idx + 2, tz)
+    raw = columns_to_raw(path, table, mapping, fmt, rows_from + 1, tz)
     if fmt == "biologic_mpt" and raw.start is None:
         m = re.search(r"Acquisition started on\s*:\s*(.+)", head_text)
         raw.start = parse_datetime(m.group(1), tz) if m else None

@@ -333,6 +333,36 @@ def register_cell(
     return row
 
 
+#: Fields of a cell that can be changed after registration.
+CELL_FIELDS: Final = ("chemistry", "format", "nominal_capacity_ah", "maker", "formation_date", "lot_id", "notes")
+
+
+def update_cell(conn: Conn, *, cell_id: str, changes: dict[str, Any]) -> Cell | None:
+    """Set some of ``CELL_FIELDS`` of a cell (a cell registered by an import knows nothing else); None if no
+    such cell. ``NotFoundError`` for an unknown lot."""
+    unknown = set(changes) - set(CELL_FIELDS)
+    if unknown:
+        raise RegistryError(f"cannot change {sorted(unknown)}")
+    if not changes:
+        return get_cell(conn, cell_id=cell_id)
+    if "notes" in changes and changes["notes"] is None:
+        changes = {**changes, "notes": ""}
+    assignments = sql.SQL(", ").join(sql.SQL("{} = %({})s").format(sql.Identifier(k), sql.SQL(k)) for k in changes)
+    try:
+        with conn.cursor(row_factory=class_row(Cell)) as cur:
+            cur.execute(
+                sql.SQL("UPDATE cells SET {} WHERE cell_id = %(cell_id)s RETURNING {}").format(
+                    assignments, sql.SQL(_CELL_COLS)
+                ),
+                {**changes, "cell_id": cell_id},
+            )
+            return cur.fetchone()
+    except psycopg.errors.ForeignKeyViolation as exc:
+        raise _fk_error(exc) from None
+    except psycopg.errors.CheckViolation:
+        raise RegistryError("the nominal capacity must be positive") from None
+
+
 def ensure_cell(conn: Conn, *, cell_id: str, lot_id: str | None = None) -> Cell:
     """The cell ``cell_id``, registered with nothing else known if new; ``lot_id`` set if given.
 

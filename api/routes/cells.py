@@ -18,7 +18,9 @@ from api.schemas import (
     CellDetail,
     CellPublic,
     CellsPublic,
+    CellTestCreate,
     CellTestPublic,
+    CellUpdate,
     LotCreate,
     LotPublic,
     LotsPublic,
@@ -72,6 +74,38 @@ def get_cell(cell_id: PathId, conn: ConnDep, key: Analyst) -> CellDetail:
         batches=[BatchPublic.model_validate(b) for b in got.batches],
         tests=[CellTestPublic.model_validate(t) for t in got.tests],
     )
+
+
+@router.patch("/cells/{cell_id}", response_model=CellPublic)
+def update_cell(cell_id: PathId, body: CellUpdate, conn: ConnDep, key: Researcher) -> CellPublic:
+    """Change a cell's chemistry, format, capacity, maker, formation date, lot or notes."""
+    try:
+        cell = store_cells.update_cell(conn, cell_id=cell_id, changes=body.model_dump(exclude_unset=True))
+    except store_cells.RegistryError as exc:
+        raise _refused(exc) from None
+    if cell is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no cell {cell_id!r}")
+    return CellPublic.model_validate(cell)
+
+
+@router.post("/cells/{cell_id}/tests", response_model=CellTestPublic, status_code=status.HTTP_201_CREATED)
+def add_test(cell_id: PathId, body: CellTestCreate, conn: ConnDep, key: Researcher) -> CellTestPublic:
+    """Record that the cell runs (or ran) on a cycler channel from ``start_time``: a live test."""
+    if store_cells.get_cell(conn, cell_id=cell_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no cell {cell_id!r}")
+    if body.end_time is not None and body.end_time < body.start_time:
+        raise HTTPException(422, "a test must end after it starts")
+    try:
+        test_id = store_cells.add_test(
+            conn, cell_id=cell_id, device_id=body.device_id, start_time=body.start_time, end_time=body.end_time
+        )
+        if body.end_time is not None:
+            store_cells.rebuild_cycles(conn, test_id=test_id)
+    except store_cells.RegistryError as exc:
+        raise _refused(exc) from None
+    test = store_cells.get_test(conn, test_id=test_id)
+    assert test is not None  # noqa: S101 - inserted just above
+    return CellTestPublic.model_validate(test)
 
 
 @router.get("/cells/{cell_id}/cycles", response_model=CellCyclesPublic)

@@ -2,6 +2,7 @@
 
 cells import FILE|DIR...   import cycler files (format from the content); ``--cell``, ``--lot``, ``--channel``
 cells register CELL        register a cell (chemistry, format, nominal capacity, maker, formation date, lot)
+cells update CELL          change those fields (a cell registered by an import knows only its id)
 cells list | show CELL     cells; one cell with its lot, the lot's process batches and its tests
 cells cycles CELL          per-cycle capacities, energies, efficiency, resistance, temperature
 cells assign CELL          a live test: the cell runs on cycler channel ``--channel`` from ``--start``
@@ -30,7 +31,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("cells", help="battery cells: import test files, registry, cycles", description=__doc__,
                        formatter_class=fmt)  # fmt: skip
     p.add_argument(
-        "action", choices=["import", "register", "list", "show", "cycles", "assign", "rebuild", "remove-test"]
+        "action",
+        choices=["import", "register", "update", "list", "show", "cycles", "assign", "rebuild", "remove-test"],
     )
     p.add_argument("args", nargs="*", help="import: files or folders; others: the cell id")
     p.add_argument("--cell", help="import: the cell the files test (default: from each file's name)")
@@ -42,7 +44,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--capacity", type=float, help="register: nominal capacity in Ah")
     p.add_argument("--maker")
     p.add_argument("--formed", type=date.fromisoformat, help="register: formation date YYYY-MM-DD")
-    p.add_argument("--notes", default="")
+    p.add_argument("--notes")
     p.add_argument("--start", type=_when, help="assign: test start (ISO 8601, UTC if no zone)")
     p.add_argument("--end", type=_when, help="assign: test end (default: still running)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -106,7 +108,7 @@ def cmd_cells(args: argparse.Namespace) -> int:
             _err("kipsense cells import: name at least one file or folder")
             return 2
         return _import(args)
-    needs_id = args.action in {"register", "show", "cycles", "assign", "remove-test"}
+    needs_id = args.action in {"register", "update", "show", "cycles", "assign", "remove-test"}
     if needs_id and len(args.args) != 1:
         _err(f"kipsense cells {args.action}: give one cell id")
         return 2
@@ -126,9 +128,23 @@ def _cells(args: argparse.Namespace, conn: Any, cell_id: str | None) -> int:
         cell = store_cells.register_cell(
             conn, cell_id=cell_id, chemistry=args.chemistry, format=args.cell_format,
             nominal_capacity_ah=args.capacity, maker=args.maker, formation_date=args.formed, lot_id=args.lot,
-            notes=args.notes,
+            notes=args.notes or "",
         )  # fmt: skip
         _out(_dump(asdict(cell)) if args.json else f"registered cell {cell.cell_id}")
+        return 0
+    if args.action == "update":
+        assert cell_id is not None  # noqa: S101
+        given = {
+            "chemistry": args.chemistry, "format": args.cell_format, "nominal_capacity_ah": args.capacity,
+            "maker": args.maker, "formation_date": args.formed, "lot_id": args.lot, "notes": args.notes,
+        }  # fmt: skip
+        updated = store_cells.update_cell(
+            conn, cell_id=cell_id, changes={k: v for k, v in given.items() if v is not None}
+        )
+        if updated is None:
+            _err(f"no cell {cell_id!r}")
+            return 1
+        _out(_dump(asdict(updated)) if args.json else f"updated cell {cell_id}")
         return 0
     if args.action == "list":
         rows = store_cells.list_cells(conn, lot_id=args.lot, chemistry=args.chemistry)

@@ -96,3 +96,31 @@ def test_cycles_of_an_imported_file(client: TestClient, keys: Keys, imported: Pa
     tests = client.get("/cells/api-cell", headers=keys.headers(role)).json()["tests"]
     assert tests[0]["source"] == "import" and tests[0]["file_name"] == "neware_uio.csv"
     assert tests[0]["n_cycles"] == s.n_cycles
+
+
+def test_an_imported_cell_is_described_and_a_live_test_added(
+    client: TestClient, keys: Keys, imported: Path, database_url: str
+) -> None:
+    r = keys.headers("researcher")
+    got = client.patch("/cells/api-cell", json={"chemistry": "LCO/Gr", "nominal_capacity_ah": 0.01, "notes": None},
+                       headers=r)  # fmt: skip
+    assert got.status_code == 200 and got.json()["chemistry"] == "LCO/Gr" and got.json()["notes"] == ""
+    assert got.json()["nominal_capacity_ah"] == 0.01 and got.json()["maker"] is None
+    assert client.patch("/cells/api-cell", json={"lot_id": "L-none"}, headers=r).status_code == 422
+    assert client.patch("/cells/none", json={"maker": "x"}, headers=r).status_code == 404
+    assert client.patch("/cells/api-cell", json={"maker": "x"}, headers=keys.headers("operator")).status_code == 403
+
+    with connect(database_url, autocommit=True) as conn:
+        store_devices.create(conn, device_id="api-ch", kind=DeviceKind.CYCLER)
+        data.write(conn, data.cycler_samples("api-ch", n=200))
+    body = {"device_id": "api-ch", "start_time": data.T0.isoformat()}
+    created = client.post("/cells/C-live/tests", json=body, headers=r)
+    assert created.status_code == 404  # no such cell yet
+    assert client.post("/cells", json={"cell_id": "C-live"}, headers=r).status_code == 201
+    created = client.post("/cells/C-live/tests", json=body, headers=r)
+    assert created.status_code == 201 and created.json()["source"] == "live" and created.json()["end_time"] is None
+    cycles = client.get("/cells/C-live/cycles", headers=r).json()["cycles"]  # a running test: from its samples
+    assert len(cycles) >= 2 and all(c["n_samples"] > 0 for c in cycles)
+    assert sum(c["n_samples"] for c in cycles) == 200
+    wrong = client.post("/cells/C-live/tests", json={**body, "device_id": "api-line"}, headers=r)
+    assert wrong.status_code == 422 and "not a cycler" in wrong.json()["detail"]

@@ -296,3 +296,18 @@ def test_excel_exports(tmp_path: Path) -> None:
     cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(CellFileError, match=r"cut\.xlsx: unreadable Excel workbook"):
         read(cut)
+
+
+def test_units_on_the_line_under_the_names(tmp_path: Path) -> None:
+    p = profile()
+    lines = ["Time\tCycle\tStep\tCurrent\tVoltage\tCapacity", "h\t\t\tmA\tV\tmAh"]
+    lines += [
+        f"{p['t'][i] / 3600:.8f}\t{p['cycle'][i]}\t{p['step'][i]}\t{1000 * p['current'][i]:.3f}\t"
+        f"{p['voltage'][i]:.4f}\t{1000 * p['cap_step'][i]:.4f}"
+        for i in range(p["t"].size)
+    ]
+    path = tmp_path / "units.txt"
+    path.write_text("\n".join(lines) + "\n")
+    s = read(path)
+    check(s, n=p["t"].size)
+    assert s.test_time[-1] == pytest.approx(p["t"][-1], abs=0.1)

@@ -19,6 +19,7 @@ from store import cells as store_cells
 from store import devices as store_devices
 from store.db import connect
 from tests.cellfiles.conftest import samples_dir
+from tests.models import scoring_data as data
 
 pytestmark = pytest.mark.stack
 
@@ -164,5 +165,20 @@ def test_registry_cli(capsys: pytest.CaptureFixture[str], conn: Any) -> None:
     assert [c["cell_id"] for c in json.loads(out)] == ["C-cli"]
     code, _, err = _run(capsys, "cells", "register", "C-cli")
     assert code == 1 and "already exists" in err
+    code, out, _ = _run(capsys, "cells", "update", "C-cli", "--maker", "lab 2", "--json")
+    assert code == 0 and json.loads(out)["maker"] == "lab 2" and json.loads(out)["chemistry"] == "LFP/Gr"
     code, _, err = _run(capsys, "lots", "register", "L-bad", "--batch", "B-missing")
     assert code == 1 and "B-missing" in err
+
+    # a live channel's samples become a test of the cell: cycles computed while it runs, stored once it ended
+    store_devices.create(conn, device_id="ch-cli", kind=DeviceKind.CYCLER)
+    data.write(conn, data.cycler_samples("ch-cli", n=200, reset_at=200))
+    start = data.T0.isoformat()
+    code, out, _ = _run(capsys, "cells", "assign", "C-cli", "--channel", "ch-cli", "--start", start, "--json")
+    assert code == 0
+    code, out, _ = _run(capsys, "cells", "cycles", "C-cli", "--json")
+    running = json.loads(out)["cycles"]
+    assert [c["cycle_index"] for c in running] == [1, 2, 3, 4] and sum(c["n_samples"] for c in running) == 200
+    assert running[0]["charge_capacity_ah"] == pytest.approx(0.49)
+    code, out, _ = _run(capsys, "cells", "rebuild", "C-cli", "--json")
+    assert code == 0 and json.loads(out) == {"tests": 0, "cycles": 0}  # a running test has nothing stored
