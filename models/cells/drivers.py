@@ -187,8 +187,17 @@ def analyse(
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     g = np.asarray(groups)
-    ok = np.isfinite(y) & np.all(np.isfinite(x), axis=1)
+    ok = np.isfinite(y)
     x, y, g = x[ok], y[ok], g[ok]
+    # A tag a batch did not record leaves a gap: a feature missing for more than a fifth of the cells is
+    # dropped, the other gaps take the feature's median (a cell is dropped only for an unknown outcome).
+    present = np.isfinite(x)
+    usable = present.mean(axis=0) >= 0.8 if x.size else np.zeros(x.shape[1], dtype=bool)
+    features = [f for f, u in zip(features, usable, strict=True) if u]
+    x = x[:, usable]
+    if x.size:
+        med = np.nanmedian(np.where(np.isfinite(x), x, np.nan), axis=0)
+        x = np.where(np.isfinite(x), x, med)
     n_cells = int(y.size)
     # The cells of a lot share their process features: the lot is the unit of evidence. Its outcome is the
     # mean of its cells (which also averages the cell-to-cell variation out); fitting cells one by one would
@@ -263,7 +272,9 @@ def cell_matrix(
     for lot, batches in lot_batches.items():
         rows = [[per_batch[b].get(n, np.nan) for n in names] for b in batches if b in per_batch]
         if rows:
-            lot_rows[lot] = np.nanmean(np.asarray(rows, dtype=np.float64), axis=0)
+            with warnings.catch_warnings():  # a tag none of the lot's batches recorded stays NaN
+                warnings.simplefilter("ignore", RuntimeWarning)
+                lot_rows[lot] = np.nanmean(np.asarray(rows, dtype=np.float64), axis=0)
     cells = sorted(c for c, lot in cell_lot.items() if lot is not None and lot in lot_rows)
     x = np.asarray([lot_rows[str(cell_lot[c])] for c in cells], dtype=np.float64).reshape(len(cells), len(names))
     return cells, names, x, [str(cell_lot[c]) for c in cells]

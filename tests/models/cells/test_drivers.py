@@ -60,3 +60,22 @@ def test_too_few_lots_is_refused() -> None:
     x = np.random.default_rng(0).normal(size=(6, 2))
     with pytest.raises(ValueError, match="lots"):
         drivers.analyse(x, x[:, 0], ["l1", "l1", "l2", "l2", "l3", "l3"], ["a:mean_dev", "b:mean_dev"], outcome="life")
+
+
+def test_a_tag_missing_from_some_batches_does_not_drop_their_cells() -> None:
+    rng = np.random.default_rng(2)
+    exposure = np.where(rng.random(16) < 0.5, 0.5, 0.0)
+    batch_values = {}
+    for b in range(16):
+        values = {"ph": rng.normal(size=100), "flow": rng.normal(size=100)}
+        values["ph"][: int(100 * exposure[b])] += 4.0
+        if b == 3:
+            del values["flow"]  # this batch's flow meter was down
+        batch_values[f"b{b}"] = values
+    cells, names, x, groups = drivers.cell_matrix(
+        batch_values, {f"lot{b}": [f"b{b}"] for b in range(16)}, {f"c{b}": f"lot{b}" for b in range(16)}
+    )
+    assert np.isnan(x[cells.index("c3"), names.index("flow:mean_dev")])
+    y = 1.0 + exposure[[int(g[3:]) for g in groups]]
+    a = drivers.analyse(x, y, groups, names, outcome="life", model="linear")
+    assert a.n_cells == 16 and a.rank_of("ph") == 1
