@@ -86,7 +86,6 @@ def cmd_life(args: argparse.Namespace) -> int:
 
 def _train(conn: Any, args: argparse.Namespace) -> int:
     from models.cells import service
-    from store import models as store_models
 
     if not args.name:
         return _fail("cell-life train needs --name")
@@ -101,8 +100,6 @@ def _train(conn: Any, args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     record = service.register_model(conn, model, report, name=args.name, created_by=args.by)
-    if args.activate:
-        store_models.set_active(conn, model_id=record.model_id, active=True)
     conn.commit()
     held = report["held_out"]
     if args.plot and held.get("per_cell"):
@@ -355,9 +352,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--ref-cycle", type=int, default=10, help="train: ΔQ(V) = Q_N(V) - Q_ref(V)")
     p.add_argument("--test-share", type=float, default=0.3, help="train: share of cells held out for evaluation")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--activate", action="store_true", help="train: make it the model predictions use")
     p.add_argument("--by", default="cli")
-    p.add_argument("--model", help="predict: model id, name or name@version (default: active, else newest)")
+    p.add_argument("--model", help="predict: model id, name or name@version (default: the newest cell-life model)")
     p.add_argument("--all", action="store_true", help="predict: every registered cell")
     p.add_argument("--early-fraction", type=float, default=0.8, help="alert below this share of the mean life")
     p.add_argument("--no-save", action="store_true", help="predict: neither store predictions nor raise alerts")

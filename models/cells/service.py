@@ -165,12 +165,15 @@ def load_model(record: ModelRecord) -> lifemod.LifeModel:
 
 
 def latest_model(conn: Conn, ref: str | None = None) -> ModelRecord | None:
-    """A life model by reference (id, name, name@version), else the active one, else the newest."""
+    """A life model by reference (id, name, name@version), else the newest one.
+
+    Life models are never *active* in the registry's sense: that flag hands a model to the streaming scorer,
+    which runs detectors on readings; a life model runs on a cell's cycles when asked.
+    """
     if ref is not None:
         return store_models.find(conn, ref=ref)
     models = [m for m in store_models.list_models(conn, kind="cycler") if m.detector == lifemod.DETECTOR]
-    active = [m for m in models if m.active]
-    return (active or models)[0] if models else None
+    return models[0] if models else None
 
 
 def predict_cell(

@@ -11,7 +11,6 @@ from models.cells import service
 from simulators.cells_fleet import CellFleet, FleetConfig
 from simulators.cells_fleet_store import load
 from store import alerts as store_alerts
-from store import models as store_models
 from store.db import Conn, connect
 from tests.api.conftest import Keys
 
@@ -27,8 +26,7 @@ def conn(database_url: str) -> Iterator[Conn]:
         load(c, fleet, detail_cycles=40)
         cs = service.load_cells(c, max_cycle=40)
         model, report = service.train_and_evaluate(cs, feature_set="discharge", n_cycles=40, ref_cycle=10)
-        record = service.register_model(c, model, report, name="life-test")
-        store_models.set_active(c, model_id=record.model_id, active=True)
+        service.register_model(c, model, report, name="life-test")
         c.commit()
         yield c
 

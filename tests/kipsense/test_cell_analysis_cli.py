@@ -38,7 +38,7 @@ def test_walkthrough(
     assert "(duckdb)" in run("lake", "features", "--engine", "duckdb", "--out", str(tmp_path / "features"))
     assert (tmp_path / "features" / "qv.parquet").exists()
     plot = tmp_path / "pvo.png"
-    trained = json.loads(run("cell-life", "train", "--name", "life-cli", "--lake", "--activate", "--plot", str(plot),
+    trained = json.loads(run("cell-life", "train", "--name", "life-cli", "--lake", "--plot", str(plot),
                              "--json"))  # fmt: skip
     assert trained["held_out"]["cells"] >= 1 and trained["cv"]["cells"] >= 10
     assert {"model", "baseline_mean_life", "baseline_fade_extrapolation"} <= set(trained["held_out"])
