@@ -16,7 +16,7 @@ cells, and recovery of the process drivers the simulator planted.
 6. Optionally (``--scale-cells``), a larger fleet straight into a lake for the engines' rates at scale.
 
     .venv/bin/python bench/cells.py                      # about ten minutes on two cores
-    .venv/bin/python bench/cells.py --scale-cells 1000 --scale-cycles 1000
+    .venv/bin/python bench/cells.py --scale-cells 1000 --scale-cycles 1000   # + a 1,000 x 1,000 fleet lake
 """
 
 from __future__ import annotations
@@ -200,6 +200,7 @@ def main() -> int:
     ap.add_argument("--stack", default="test")
     ap.add_argument("--scale-cells", type=int, default=0, help="also: a fleet this large straight into a lake")
     ap.add_argument("--scale-cycles", type=int, default=1000)
+    ap.add_argument("--scale-detail-cycles", type=int, default=100, help="scale: cycles logged in full, then sparse")
     args = ap.parse_args()
 
     from kipsense.stack import LocalStack
@@ -271,13 +272,20 @@ def main() -> int:
             )
             blake = Lake(tmp / "scale-lake")
             t0 = time.perf_counter()
-            n = write_fleet(big, blake, last_cycle=args.scale_cycles, cells_per_block=25)
+            n = write_fleet(
+                big,
+                blake,
+                last_cycle=args.scale_cycles,
+                detail_cycles=args.scale_detail_cycles,
+                cells_per_block=25,
+            )
             write_s = time.perf_counter() - t0
             duck_s, _ = _best(lambda: jobs.duckdb_job(blake, max_cycle=100), 1)
             dask_s, _ = _best(lambda: jobs.dask_job(blake, max_cycle=100), 1)
             results["scale"] = {
                 "cells": len(big.cell_ids),
                 "cycles": args.scale_cycles,
+                "detail_cycles": args.scale_detail_cycles,
                 "samples": n,
                 "files": len(blake.files("cycler_samples")),
                 "write_samples_per_s": n / write_s,
