@@ -404,5 +404,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--cells-per-lot", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--last-cycle", type=int, help="fleet: cycles per cell (default: to end of life)")
-    p.add_argument("--detail-cycles", type=int, help="fleet: cycles logged in full (default: all)")
+    p.add_argument("--detail-cycles", type=int, default=100, help="fleet: cycles logged in full, later ones sparsely")
     p.set_defaults(func=cmd_lake)
