@@ -55,6 +55,7 @@ bench: setup
 	$(BIN)/python bench/health_skew.py --days 1
 	$(BIN)/python bench/quarantine.py
 	$(BIN)/python bench/cells_import.py
+	$(BIN)/python bench/cells.py
 
 clean-stack:
 	-$(BIN)/kipsense stack down --name main

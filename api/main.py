@@ -38,6 +38,7 @@ from api.routes import (
     sites,
     stream,
 )
+from api.routes import cell_life as cell_life_routes
 from api.routes import models as model_routes
 from api.routes import quarantine as quarantine_routes
 from kipsense import __version__
@@ -116,6 +117,7 @@ def create_app(
     app.include_router(devices.router)
     app.include_router(cycles.router)
     app.include_router(cells.router)
+    app.include_router(cell_life_routes.router)
     app.include_router(alerts.router)
     app.include_router(incidents.router)
     app.include_router(stream.router)

@@ -120,3 +120,12 @@ class ApiSettings(BaseSettings):
         description="addresses (or networks) of reverse proxies whose X-Forwarded-For/-Proto are believed;"
         " none by default, so a client cannot choose the address its failed attempts are counted under",
     )
+
+
+class LakeSettings(BaseSettings):
+    """Where the analytics lake lives and how far behind the database its export stays."""
+
+    model_config = SettingsConfigDict(env_prefix="KIPSENSE_LAKE_", extra="ignore")
+
+    root: Path = Path(".local/lake")
+    lag_s: float = Field(default=60.0, ge=0, description="the export leaves rows younger than this for the next run")
