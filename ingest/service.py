@@ -1,7 +1,9 @@
 """Running ingest workers as a service: one per process, each with its own slot (username, client id, session).
 
 All slots join one MQTT 5 shared subscription (``$share/<group>/sensors/+/+``), so the broker spreads device
-traffic over them and redelivers a dead worker's unacknowledged messages to the others. Sparkplug B topics go
+traffic over them and redelivers a dead worker's unacknowledged messages to the others. A single worker
+subscribes directly instead, since Mosquitto 2.0 does not keep shared subscriptions over its restart (see
+``ingest.worker``); a slot started on its own takes ``KIPSENSE_INGEST_SHARED`` (default on). Sparkplug B topics go
 to slot 0 only (their decoding is stateful per edge node). ``python -m ingest.service --slot N`` runs one
 slot on its own, for supervisors (systemd, containers) that start the N processes themselves. Worker ``slot``
 serves ``/metrics`` on ``metrics_port + slot`` when a metrics port is set. The parent restarts a worker
@@ -42,23 +44,31 @@ def slot_identity(mqtt_settings: MqttSettings, settings: IngestSettings, slot: i
     return username, f"{base}-{slot}"
 
 
-def slot_settings(settings: IngestSettings, slot: int) -> IngestSettings:
-    """The settings of worker ``slot``: Sparkplug on slot 0 only, its own metrics port."""
-    return settings.model_copy(
-        update={
-            "sparkplug": settings.sparkplug and slot == 0,
-            "metrics_port": settings.metrics_port + slot if settings.metrics_port else 0,
-        }
-    )
+def slot_settings(settings: IngestSettings, slot: int, *, workers: int | None = None) -> IngestSettings:
+    """The settings of worker ``slot``: Sparkplug on slot 0 only, its own metrics port; a worker known to run
+    alone (``workers == 1``) subscribes directly, which survives a broker restart (see ``ingest.worker``)."""
+    update: dict[str, object] = {
+        "sparkplug": settings.sparkplug and slot == 0,
+        "metrics_port": settings.metrics_port + slot if settings.metrics_port else 0,
+    }
+    if workers == 1:
+        update["shared"] = False
+    return settings.model_copy(update=update)
 
 
 def run_worker(
-    *, settings: IngestSettings, mqtt_settings: MqttSettings, database_url: str, slot: int, stop: threading.Event
+    *,
+    settings: IngestSettings,
+    mqtt_settings: MqttSettings,
+    database_url: str,
+    slot: int,
+    stop: threading.Event,
+    workers: int | None = None,
 ) -> None:
     """One worker until ``stop`` is set; logs its counters every 10 s."""
     username, client_id = slot_identity(mqtt_settings, settings, slot)
     worker = IngestWorker(
-        settings=slot_settings(settings, slot),
+        settings=slot_settings(settings, slot, workers=workers),
         mqtt_settings=mqtt_settings.model_copy(update={"username": username}),
         database_url=database_url,
         client_id=client_id,
@@ -97,7 +107,9 @@ def run_workers(
         raise ValueError(f"workers must be within 1..{mqtt_auth.INGEST_SLOTS}")
     migrate.apply(database_url)
     if workers == 1:
-        run_worker(settings=settings, mqtt_settings=mqtt_settings, database_url=database_url, slot=0, stop=stop)
+        run_worker(
+            settings=settings, mqtt_settings=mqtt_settings, database_url=database_url, slot=0, stop=stop, workers=1
+        )
         return 0
     ctx = multiprocessing.get_context("spawn")
 

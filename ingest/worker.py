@@ -33,6 +33,16 @@ refuse a device's SUBSCRIBE, and a device that joined the workers' group would m
 message it handed to that device. On connect the worker also leaves the group names it may have joined
 before (the bare label of earlier versions, and the group of ``previous_share_secret`` after a rotation),
 since a persistent session keeps its subscriptions.
+
+Broker restarts: Mosquitto 2.0 (2.0.11 measured) writes a persistent session's queue and its direct
+subscriptions to its persistence file, but not its shared subscriptions. After a restart the session comes back
+without ``$share/...``, and everything devices publish before the worker has reconnected and subscribed again
+matches no subscription and is dropped (devices reconnect as fast as the worker, so this is every restart, not a
+corner case). A worker that runs alone therefore subscribes directly (``IngestSettings.shared`` off; the service
+does that for one worker), which the broker keeps. Several workers need the shared subscription and so keep that
+window on Mosquitto 2.0: run them on a broker that persists shared subscriptions, or keep broker restarts to
+maintenance with devices held off (see ``deploy/mosquitto/README.md``). On connect a worker leaves the kind of
+subscription it does not use now, so switching between one and several workers neither loses nor doubles.
 """
 
 from __future__ import annotations
@@ -178,13 +188,19 @@ class IngestWorker:
         return self._share_group
 
     def _subscriptions(self) -> list[tuple[str, int]]:
-        topics = [(f"$share/{self._share_group}/{t}", 1) for t in self._settings.topics]
+        if self._settings.shared:
+            topics = [(f"$share/{self._share_group}/{t}", 1) for t in self._settings.topics]
+        else:
+            topics = [(t, 1) for t in self._settings.topics]
         if self._settings.sparkplug:
             topics += [(t, 1) for t in self._settings.sparkplug_topics]
         return topics
 
     def _retired_subscriptions(self) -> list[str]:
-        return [f"$share/{g}/{t}" for g in self._retired_groups for t in self._settings.topics]
+        retired = [f"$share/{g}/{t}" for g in self._retired_groups for t in self._settings.topics]
+        if self._settings.shared:  # a worker that ran alone before holds the direct subscription
+            return retired + list(self._settings.topics)
+        return retired + [f"$share/{self._share_group}/{t}" for t in self._settings.topics]
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         try:

@@ -64,6 +64,11 @@ class IngestSettings(BaseSettings):
     previous_share_secret: SecretStr | None = Field(
         default=None, description="after rotating the secret: the old one, whose group the workers leave"
     )
+    shared: bool = Field(
+        default=True,
+        description="join the workers' shared subscription; off: subscribe directly (one worker only, see"
+        " ingest.worker: Mosquitto 2.0 keeps a direct subscription over its restart, not a shared one)",
+    )
     client_id: str | None = Field(default=None, description="fixed id of this worker's persistent session")
     batch_rows: int = Field(default=5_000, ge=1)
     flush_ms: int = Field(default=50, ge=1)
