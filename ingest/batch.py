@@ -1,7 +1,9 @@
 """A batch of decoded messages and its one-transaction write.
 
-Readings, device events, ``last_seen`` updates and quarantine rows of a batch commit together (one
-transaction), so an acknowledgement sent after the commit covers all of them. A batch the database refuses
+Readings, device events, ``last_seen`` updates, recorded conflicts and quarantine rows of a batch commit
+together (one transaction), so an acknowledgement sent after the commit covers all of them. Each reading is
+written with the message that carried it, so a reading that conflicts with a stored one (same key, other
+values) is recorded naming its topic and payload (``store.conflicts``). A batch the database refuses
 for a reason that retrying cannot fix (a value out of a column's range, a constraint) would otherwise be
 retried forever and stall the stream; it is split: each message is written in its own transaction, and the
 ones the database still refuses go to quarantine with reason ``rejected_by_database``.
@@ -68,6 +70,12 @@ class CommitResult:
     inserted: int
     quarantined: list[QuarantineItem]
     rejected: int
+    conflicts: int = 0
+
+    @property
+    def duplicates(self) -> int:
+        """Readings offered again exactly as stored (redeliveries), skipped silently."""
+        return self.offered - self.inserted - self.conflicts
 
 
 def _outcome(msg: Message) -> Outcome:
@@ -76,11 +84,15 @@ def _outcome(msg: Message) -> Outcome:
     return msg.outcome
 
 
-def _write(conn: Conn, records: list[Item], quarantined: list[QuarantineItem], worker: str) -> int:
-    inserted = 0
+def _write(
+    conn: Conn, records: list[Item], sources: list[Message], quarantined: list[QuarantineItem], worker: str
+) -> tuple[int, int]:
+    """Rows inserted and conflicts recorded; ``sources[i]`` is the message of ``records[i]``."""
+    inserted = conflicts = 0
     if records:
         now = datetime.now(UTC)
-        inserted = store_readings.write_records(conn, records, received_at=now).inserted
+        written = store_readings.write_records(conn, records, received_at=now, sources=sources, worker=worker)
+        inserted, conflicts = written.inserted, written.conflicts
         last: dict[str, datetime] = {}
         for rec in records:
             at = rec.last_time if isinstance(rec, RowBlock) else rec.time
@@ -90,17 +102,22 @@ def _write(conn: Conn, records: list[Item], quarantined: list[QuarantineItem], w
         store_devices.touch_seen(conn, device_ids=list(last), last_times=list(last.values()), received=now)
         store_readings.notify_new(conn)
     store_quarantine.add_many(conn, quarantined, worker=worker)
-    return inserted
+    return inserted, conflicts
 
 
 def commit(conn: Conn, messages: Sequence[Message], *, worker: str) -> CommitResult:
     """Write the batch in one transaction; outage errors propagate with nothing written."""
-    records = [r for m in messages for r in _outcome(m).items]
+    records: list[Item] = []
+    sources: list[Message] = []
+    for m in messages:
+        items = _outcome(m).items
+        records += items
+        sources += [m] * len(items)
     quarantined = [q for m in messages if (q := _outcome(m).quarantined) is not None]
     try:
         with conn.transaction():
-            inserted = _write(conn, records, quarantined, worker)
-        return CommitResult(sum(_outcome(m).rows for m in messages), inserted, quarantined, 0)
+            inserted, conflicts = _write(conn, records, sources, quarantined, worker)
+        return CommitResult(sum(_outcome(m).rows for m in messages), inserted, quarantined, 0, conflicts)
     except OUTAGE_ERRORS:
         raise
     except psycopg.Error:
@@ -109,7 +126,7 @@ def commit(conn: Conn, messages: Sequence[Message], *, worker: str) -> CommitRes
 
 
 def _commit_one_by_one(conn: Conn, messages: Sequence[Message], *, worker: str) -> CommitResult:
-    offered = inserted = rejected = 0
+    offered = inserted = rejected = conflicts = 0
     quarantined: list[QuarantineItem] = []
     for msg in messages:
         outcome = _outcome(msg)
@@ -119,8 +136,11 @@ def _commit_one_by_one(conn: Conn, messages: Sequence[Message], *, worker: str) 
         if not outcome.rows:
             continue
         try:
+            items = outcome.items
             with conn.transaction():
-                inserted += _write(conn, outcome.items, [], worker)
+                new, conflicted = _write(conn, items, [msg] * len(items), [], worker)
+            inserted += new
+            conflicts += conflicted
             offered += outcome.rows
         except OUTAGE_ERRORS:
             raise
@@ -133,4 +153,4 @@ def _commit_one_by_one(conn: Conn, messages: Sequence[Message], *, worker: str) 
             quarantined.append(item)
     with conn.transaction():
         store_quarantine.add_many(conn, quarantined, worker=worker)
-    return CommitResult(offered, inserted, quarantined, rejected)
+    return CommitResult(offered, inserted, quarantined, rejected, conflicts)

@@ -9,6 +9,9 @@ Routing by topic:
   publish there); its devices' values are stored under ``<edge>-<device>`` ids without registration.
   NDEATH/DDEATH and ``seq`` gaps become ``DeviceEvent`` rows (``device_events``).
 
+Readings without a device timestamp get estimated times from the receive time; ``EstimatedClock`` keeps those
+of one device strictly increasing across messages (``ingest.estimated``), so none takes another's key.
+
 Every outcome is final: a message is decoded exactly once, and a batch that has to be retried reuses the
 outcome, so the Sparkplug state never sees a message twice because of a database retry.
 """
@@ -25,6 +28,7 @@ import psycopg
 from ingest.decoders import DecodeError, Reason, TimeWindow, columnar, decode_message, parse_topic
 from ingest.decoders.sparkplug import NAMESPACE, SparkplugDecoder, parse_sparkplug_topic, platform_device_id
 from ingest.directory import DeviceDirectory
+from ingest.estimated import EstimatedClock
 from kipsense.records import DeviceKind, Record
 from kipsense.settings import IngestSettings
 from store.quarantine import QuarantineItem
@@ -80,6 +84,7 @@ class MessageDecoder:
         )
         self.directory = DeviceDirectory(settings.device_cache_s)
         self.sparkplug = sparkplug if sparkplug is not None else SparkplugDecoder()
+        self.estimated = EstimatedClock()
 
     def decode(
         self, conn: psycopg.Connection[Any] | None, topic: str, payload: bytes, received_at: datetime
@@ -104,7 +109,8 @@ class MessageDecoder:
             records = decode_message(
                 fmt, payload, topic_device=device_id, kind=kind, received_at=received_at, window=self._window
             )
-            return Outcome(records)
+            # SenML's estimated times are the device's own relative offsets: kept as sent.
+            return Outcome(records if fmt == "senml" else self.estimated.place(records))
         except DecodeError as exc:
             return Outcome(
                 quarantined=QuarantineItem(topic, device_id, exc.reason.value, exc.detail, payload, received_at)
@@ -134,7 +140,8 @@ class MessageDecoder:
         if kind is not DeviceKind.PROCESS:
             raise DecodeError(Reason.KIND_MISMATCH, f"edge node {node_id!r} is a {kind.value} device, not process")
         result = self.sparkplug.decode(topic, payload, received_at=received_at, window=self._window)
-        return Outcome([*result.records, *result.events], seq_gaps=result.seq_gaps)
+        records: list[Record] = [*result.records, *result.events]
+        return Outcome(self.estimated.place(records), seq_gaps=result.seq_gaps)
 
 
 def _edge_node_of(topic: str) -> str | None:

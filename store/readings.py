@@ -2,22 +2,30 @@
 
 Every reading is keyed by (device, time) — (device, tag, time) for process values — with a unique index, so a
 redelivered message can never create a second row. Writes take an optimistic fast path: binary COPY straight
-into the hypertable inside a savepoint. Only a batch that hits an existing key (a redelivery) is rolled back to
-the savepoint and written again through a staging table with ``INSERT … ON CONFLICT DO NOTHING``.
+into the hypertable inside a savepoint. Only a batch that hits an existing key is rolled back to the savepoint
+and written again through a staging table: ``INSERT … ON CONFLICT DO NOTHING`` in arrival order (the first
+reading of a key is kept), then every staged reading is compared with the row stored at its key. An identical
+one is a redelivery and is skipped silently; a different one is a *conflict* and is recorded with both values
+and the message that carried it (``store.conflicts``), so nothing offered disappears without a trace.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
+from functools import lru_cache
+from itertools import accumulate
 from operator import attrgetter
-from typing import Any
+from typing import Any, Final
 
 import psycopg
 from psycopg import sql
 
 from kipsense.records import CyclerSample, DeviceEvent, DustReading, MetReading, ProcessValue, Record
+from store import conflicts as store_conflicts
+from store.conflicts import Collision, MessageRef
 from store.row_blocks import BlockLayout, RowBlock, copy_payload
 
 Conn = psycopg.Connection[Any]
@@ -70,11 +78,12 @@ Item = Record | RowBlock
 
 @dataclass(frozen=True, slots=True)
 class WriteStats:
-    """Rows offered and rows actually new (the rest were already stored)."""
+    """Rows offered, rows actually new, and rows refused as conflicts (the rest were already stored as sent)."""
 
     offered: int
     inserted: int
     conflicted_batches: int
+    conflicts: int = 0
 
 
 def _copy_stmt(table: str, spec: _Table) -> sql.Composed:
@@ -95,7 +104,7 @@ def _runs(rows: Sequence[Item]) -> list[list[Item]]:
 
 
 def _copy(conn: Conn, table: str, spec: _Table, rows: Sequence[Item], received_at: datetime) -> None:
-    # Rows go in arrival order: within one batch the first of two readings with the same key is the one kept.
+    # Rows go in arrival order: the staging path numbers them in this order and keeps the first of a key.
     stmt = _copy_stmt(table, spec)
     getter = spec.getter
     with conn.cursor() as cur:
@@ -109,48 +118,125 @@ def _copy(conn: Conn, table: str, spec: _Table, rows: Sequence[Item], received_a
                     copy.write_row((*getter(rec), received_at))
 
 
-def _write_table(conn: Conn, spec: _Table, rows: Sequence[Item], received_at: datetime) -> tuple[int, bool]:
+_KEY_COLUMNS: Final = frozenset({"device_id", "time", "tag"})
+
+
+@lru_cache(maxsize=8)
+def _staged_sql(spec: _Table) -> tuple[sql.Composed, sql.Composed, sql.Composed, sql.Composed]:
+    """Statements of the staging path of one table: create/empty the stage, insert, and find conflicts."""
+    table, stage = sql.Identifier(spec.name), sql.Identifier(f"_stage_{spec.name}")
+    cols = sql.SQL(", ").join(map(sql.Identifier, (*spec.columns, "received_at")))
+    keys = [c for c in spec.columns if c in _KEY_COLUMNS]
+    values = [c for c in spec.columns if c not in _KEY_COLUMNS]
+    create = sql.SQL(
+        "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS, _n bigint GENERATED ALWAYS AS IDENTITY)"
+        " ON COMMIT DELETE ROWS; TRUNCATE {} RESTART IDENTITY"
+    ).format(stage, table, stage)
+    # ORDER BY _n: of two staged readings with one key the first to arrive is the one kept.
+    insert = sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ORDER BY _n ON CONFLICT DO NOTHING").format(
+        table, cols, cols, stage
+    )
+    bounds = sql.SQL("SELECT min(time), max(time) FROM {}").format(stage)
+    # After the insert every staged key has a stored row; a staged row that differs from it is a conflict.
+    # The time bounds are literals so that TimescaleDB skips the chunks outside them at planning time.
+    dropped = sql.SQL(" - ").join(sql.Literal(c) for c in (*keys, "received_at"))
+    conflicts = sql.SQL(
+        "SELECT s._n, s.time, to_jsonb(s) - {} - '_n' AS offered, to_jsonb(t) - {} AS stored,"
+        " t.received_at AS stored_received_at FROM {} s JOIN {} t ON {}"
+        " WHERE t.time >= %(lo)s AND t.time <= %(hi)s AND ({}) IS DISTINCT FROM ({}) ORDER BY s._n"
+    ).format(
+        dropped,
+        dropped,
+        stage,
+        table,
+        sql.SQL(" AND ").join(sql.SQL("t.{c} = s.{c}").format(c=sql.Identifier(c)) for c in keys),
+        sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(c)) for c in values),
+        sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in values),
+    )
+    return create, insert, bounds, conflicts
+
+
+def _write_table(
+    conn: Conn, spec: _Table, rows: Sequence[Item], received_at: datetime, sources: Sequence[MessageRef] | None
+) -> tuple[int, list[Collision], bool]:
+    """Rows inserted, the conflicts found, and whether the staging path ran.
+
+    ``sources[i]`` is the message of ``rows[i]``; without sources a conflict names no topic or payload.
+    """
     try:
         with conn.transaction():
             _copy(conn, spec.name, spec, rows, received_at)
-        return _count(rows), False
+        return _count(rows), [], False
     except psycopg.errors.UniqueViolation:
         pass
-    stage = f"_stage_{spec.name}"
-    conn.execute(
-        sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS").format(
-            sql.Identifier(stage), sql.Identifier(spec.name)
-        )
-    )
-    _copy(conn, stage, spec, rows, received_at)
-    cur = conn.execute(
-        sql.SQL("INSERT INTO {} SELECT * FROM {} ON CONFLICT DO NOTHING").format(
-            sql.Identifier(spec.name), sql.Identifier(stage)
-        )
-    )
-    conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(stage)))
-    return cur.rowcount, True
+    create, insert, bounds, find = _staged_sql(spec)
+    conn.execute(create)
+    _copy(conn, f"_stage_{spec.name}", spec, rows, received_at)
+    inserted = conn.execute(insert).rowcount
+    lo, hi = _row(conn.execute(bounds).fetchone())
+    found = conn.execute(find, {"lo": lo, "hi": hi}).fetchall()
+    if not found:
+        return inserted, [], True
+    ends = list(accumulate(len(r) if type(r) is RowBlock else 1 for r in rows))
+    collisions = []
+    for hit in found:
+        n, time, offered, stored, stored_received_at = _row(hit)
+        index = bisect_right(ends, int(n) - 1)  # _n counts from 1 in COPY order
+        item = rows[index]
+        source = sources[index] if sources is not None else _Unknown(received_at)
+        tag = "" if type(item) is RowBlock else str(getattr(item, "tag", ""))
+        collisions.append(Collision(spec.name, item.device_id, time, tag, stored, offered, stored_received_at, source))
+    return inserted, collisions, True
+
+
+def _row(row: Any) -> tuple[Any, ...]:
+    return tuple(row.values()) if isinstance(row, dict) else tuple(row)
+
+
+@dataclass(frozen=True, slots=True)
+class _Unknown:
+    """The message reference of a conflict written without one (a direct store call such as a back-fill)."""
+
+    received_at: datetime
+    topic: str = ""
+    payload: bytes = b""
 
 
 def _count(rows: Sequence[Item]) -> int:
     return sum(len(r) if type(r) is RowBlock else 1 for r in rows)
 
 
-def write_records(conn: Conn, records: Sequence[Item], *, received_at: datetime) -> WriteStats:
-    """Write readings of any kind (records or ``RowBlock``s) idempotently inside the caller's transaction."""
-    by_type: dict[type, list[Item]] = {}
-    for rec in records:
+def write_records(
+    conn: Conn,
+    records: Sequence[Item],
+    *,
+    received_at: datetime,
+    sources: Sequence[MessageRef] | None = None,
+    worker: str = "",
+) -> WriteStats:
+    """Write readings of any kind (records or ``RowBlock``s) idempotently inside the caller's transaction.
+
+    ``sources[i]`` is the message that carried ``records[i]``: a conflict names it. Conflicts are recorded in
+    the same transaction (``store.conflicts``); identical readings already stored are skipped silently.
+    """
+    by_type: dict[type, list[int]] = {}
+    for i, rec in enumerate(records):
         rtype = rec.layout.record if type(rec) is RowBlock else type(rec)
-        by_type.setdefault(rtype, []).append(rec)
-    inserted = conflicted = 0
-    for rtype, rows in by_type.items():
+        by_type.setdefault(rtype, []).append(i)
+    inserted = staged = conflicts = 0
+    for rtype, indices in by_type.items():
+        rows = [records[i] for i in indices]
         if rtype is DeviceEvent:
             inserted += _write_events(conn, rows)
             continue
-        n, staged = _write_table(conn, TABLES[rtype], rows, received_at)
+        srcs = None if sources is None else [sources[i] for i in indices]
+        n, collisions, was_staged = _write_table(conn, TABLES[rtype], rows, received_at, srcs)
+        if collisions:
+            store_conflicts.record(conn, collisions, worker=worker)
         inserted += n
-        conflicted += staged
-    return WriteStats(_count(records), inserted, conflicted)
+        conflicts += len(collisions)
+        staged += was_staged
+    return WriteStats(_count(records), inserted, staged, conflicts)
 
 
 def insert_one(
