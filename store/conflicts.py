@@ -66,11 +66,15 @@ class ConflictRow:
     recorded_at: datetime
 
 
-def record(conn: Conn, collisions: Sequence[Collision], *, worker: str = "") -> None:
-    """Store collisions inside the caller's transaction; a repeat of a recorded one raises its ``repeats``."""
+def record(conn: Conn, collisions: Sequence[Collision], *, worker: str = "") -> int:
+    """Store collisions inside the caller's transaction; returns how many were new.
+
+    A collision already recorded (the same offered reading at the same key: a redelivery) only raises the
+    row's ``repeats`` and moves ``last_received_at``; it is not counted as new.
+    """
     if not collisions:
-        return
-    rows = [_params(c, worker) for c in collisions]
+        return 0
+    new = 0
     with conn.cursor() as cur:
         # One statement per row: two repeats of one conflict in a batch must each find the other's row.
         cur.executemany(
@@ -79,9 +83,17 @@ def record(conn: Conn, collisions: Sequence[Collision], *, worker: str = "") -> 
             " VALUES (%s, %s, %s, %s, %s, %s, md5(%s::jsonb::text), %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (source_table, device_id, tag, time, offered_md5) DO UPDATE"
             " SET repeats = reading_conflicts.repeats + 1,"
-            " last_received_at = greatest(reading_conflicts.last_received_at, EXCLUDED.last_received_at)",
-            rows,
+            " last_received_at = greatest(reading_conflicts.last_received_at, EXCLUDED.last_received_at)"
+            " RETURNING repeats = 1 AS fresh",
+            [_params(c, worker) for c in collisions],
+            returning=True,
         )
+        while True:
+            row = cur.fetchone()
+            new += bool(row is not None and _get(row, "fresh", 0))
+            if not cur.nextset():
+                break
+    return new
 
 
 def _params(c: Collision, worker: str) -> tuple[Any, ...]:

@@ -78,7 +78,7 @@ Item = Record | RowBlock
 
 @dataclass(frozen=True, slots=True)
 class WriteStats:
-    """Rows offered, rows actually new, and rows refused as conflicts (the rest were already stored as sent)."""
+    """Rows offered, rows actually new, and new conflicts recorded (the rest were already stored or recorded)."""
 
     offered: int
     inserted: int
@@ -232,9 +232,8 @@ def write_records(
         srcs = None if sources is None else [sources[i] for i in indices]
         n, collisions, was_staged = _write_table(conn, TABLES[rtype], rows, received_at, srcs)
         if collisions:
-            store_conflicts.record(conn, collisions, worker=worker)
+            conflicts += store_conflicts.record(conn, collisions, worker=worker)
         inserted += n
-        conflicts += len(collisions)
         staged += was_staged
     return WriteStats(_count(records), inserted, staged, conflicts)
 
