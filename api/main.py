@@ -34,6 +34,7 @@ from api.routes import (
     sites,
     stream,
 )
+from api.routes import conflicts as conflict_routes
 from api.routes import models as model_routes
 from api.routes import quarantine as quarantine_routes
 from kipsense import __version__
@@ -105,6 +106,7 @@ def create_app(
     app.include_router(metrics.router)
     app.include_router(model_routes.router)
     app.include_router(quarantine_routes.router)
+    app.include_router(conflict_routes.router)
     return app
 
 

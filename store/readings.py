@@ -121,39 +121,53 @@ def _copy(conn: Conn, table: str, spec: _Table, rows: Sequence[Item], received_a
 _KEY_COLUMNS: Final = frozenset({"device_id", "time", "tag"})
 
 
+@dataclass(frozen=True, slots=True)
+class _Staged:
+    """Statements of the staging path of one table."""
+
+    create: sql.Composed
+    summary: sql.Composed
+    matches: sql.Composed
+    insert: sql.Composed
+    details: sql.Composed
+
+
 @lru_cache(maxsize=8)
-def _staged_sql(spec: _Table) -> tuple[sql.Composed, sql.Composed, sql.Composed, sql.Composed]:
-    """Statements of the staging path of one table: create/empty the stage, insert, and find conflicts."""
+def _staged_sql(spec: _Table) -> _Staged:
     table, stage = sql.Identifier(spec.name), sql.Identifier(f"_stage_{spec.name}")
     cols = sql.SQL(", ").join(map(sql.Identifier, (*spec.columns, "received_at")))
     keys = [c for c in spec.columns if c in _KEY_COLUMNS]
     values = [c for c in spec.columns if c not in _KEY_COLUMNS]
-    create = sql.SQL(
-        "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS, _n bigint GENERATED ALWAYS AS IDENTITY)"
-        " ON COMMIT DELETE ROWS; TRUNCATE {} RESTART IDENTITY"
-    ).format(stage, table, stage)
-    # ORDER BY _n: of two staged readings with one key the first to arrive is the one kept.
-    insert = sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ORDER BY _n ON CONFLICT DO NOTHING").format(
-        table, cols, cols, stage
-    )
-    bounds = sql.SQL("SELECT min(time), max(time) FROM {}").format(stage)
-    # After the insert every staged key has a stored row; a staged row that differs from it is a conflict.
+
+    def row(alias: str) -> sql.Composable:
+        return sql.SQL(", ").join(sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(c)) for c in values)
+
     # The time bounds are literals so that TimescaleDB skips the chunks outside them at planning time.
-    dropped = sql.SQL(" - ").join(sql.Literal(c) for c in (*keys, "received_at"))
-    conflicts = sql.SQL(
-        "SELECT s._n, s.time, to_jsonb(s) - {} - '_n' AS offered, to_jsonb(t) - {} AS stored,"
-        " t.received_at AS stored_received_at FROM {} s JOIN {} t ON {}"
-        " WHERE t.time >= %(lo)s AND t.time <= %(hi)s AND ({}) IS DISTINCT FROM ({}) ORDER BY s._n"
-    ).format(
-        dropped,
-        dropped,
-        stage,
-        table,
-        sql.SQL(" AND ").join(sql.SQL("t.{c} = s.{c}").format(c=sql.Identifier(c)) for c in keys),
-        sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(c)) for c in values),
-        sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in values),
+    join = sql.SQL("{s} s JOIN {t} t ON {on} AND t.time >= %(lo)s AND t.time <= %(hi)s").format(
+        s=stage,
+        t=table,
+        on=sql.SQL(" AND ").join(sql.SQL("t.{c} = s.{c}").format(c=sql.Identifier(c)) for c in keys),
     )
-    return create, insert, bounds, conflicts
+    differs = sql.SQL("({}) IS DISTINCT FROM ({})").format(row("s"), row("t"))
+    dropped = sql.SQL(" - ").join(sql.Literal(c) for c in (*keys, "received_at"))
+    return _Staged(
+        create=sql.SQL(
+            "CREATE TEMP TABLE IF NOT EXISTS {s} (LIKE {t} INCLUDING DEFAULTS, _n bigint GENERATED ALWAYS AS IDENTITY)"
+            " ON COMMIT DELETE ROWS; TRUNCATE {s} RESTART IDENTITY"
+        ).format(s=stage, t=table),
+        summary=sql.SQL("SELECT min(time), max(time), count(*) - count(DISTINCT ({})) FROM {}").format(
+            sql.SQL(", ").join(map(sql.Identifier, keys)), stage
+        ),
+        matches=sql.SQL("SELECT count(*), array_agg(s._n) FILTER (WHERE {}) FROM {}").format(differs, join),
+        # ORDER BY _n: of two staged readings of one new key the first to arrive is the one kept.
+        insert=sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ORDER BY _n ON CONFLICT DO NOTHING").format(
+            table, cols, cols, stage
+        ),
+        details=sql.SQL(
+            "SELECT s._n, s.time, to_jsonb(s) - {d} - '_n' AS offered, to_jsonb(t) - {d} AS stored,"
+            " t.received_at AS stored_received_at FROM {j} WHERE {differs} ORDER BY s._n"
+        ).format(d=dropped, j=join, differs=differs),
+    )
 
 
 def _write_table(
@@ -169,14 +183,24 @@ def _write_table(
         return _count(rows), [], False
     except psycopg.errors.UniqueViolation:
         pass
-    create, insert, bounds, find = _staged_sql(spec)
-    conn.execute(create)
+    staged = _staged_sql(spec)
+    conn.execute(staged.create)
     _copy(conn, f"_stage_{spec.name}", spec, rows, received_at)
-    inserted = conn.execute(insert).rowcount
-    lo, hi = _row(conn.execute(bounds).fetchone())
-    found = conn.execute(find, {"lo": lo, "hi": hi}).fetchall()
-    if not found:
-        return inserted, [], True
+    lo, hi, repeated = _row(conn.execute(staged.summary).fetchone())
+    bounds = {"lo": lo, "hi": hi}
+    # One index probe per staged row, whatever the statistics say: a hash or merge join would read every row
+    # of every device inside [lo, hi], which on a busy park is far more than the batch.
+    conn.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
+    matched, differing = _row(conn.execute(staged.matches, bounds).fetchone())
+    inserted = 0
+    unmatched = _count(rows) - matched
+    if unmatched:
+        inserted = conn.execute(staged.insert).rowcount
+        # Compare again when new keys came more than once in the batch, or another writer stored one meanwhile.
+        if repeated or inserted < unmatched:
+            differing = True
+    found = conn.execute(staged.details, bounds).fetchall() if differing else []
+    conn.execute("SET LOCAL enable_hashjoin TO DEFAULT; SET LOCAL enable_mergejoin TO DEFAULT")
     ends = list(accumulate(len(r) if type(r) is RowBlock else 1 for r in rows))
     collisions = []
     for hit in found:
