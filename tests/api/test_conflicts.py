@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
+from prometheus_client import generate_latest
 
+from kipsense.metrics import platform_registry
 from kipsense.records import MetReading
 from store import apikeys, readings
 from store.db import connect
@@ -43,3 +45,5 @@ def test_conflicts_are_listed_for_operators_and_researchers(database_url: str, s
         resp = client.get("/conflicts", params={"since": later}, headers={"Authorization": f"Bearer {operator}"})
         assert resp.json()["data"] == []
         assert client.get("/conflicts?limit=0", headers={"Authorization": f"Bearer {operator}"}).status_code == 422
+    text = generate_latest(platform_registry(lambda: connect(database_url))).decode()
+    assert 'kipsense_reading_conflicts_recent{table="met_readings"} 1.0' in text

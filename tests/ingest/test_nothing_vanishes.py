@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from kipsense.records import DeviceKind
 from kipsense.settings import MqttSettings
 from store import conflicts, quarantine
 from store.db import connect
+from tests.ingest.chaos import free_port
 from tests.support import DeviceSession, running_worker, wait_until
 
 _TABLES = {
@@ -215,7 +217,8 @@ def test_sparkplug_values_at_a_stored_metric_time_are_recorded_as_conflicts(
         (topic("line1", "NDATA", edge), encode_payload([Metric(None, 13.0, alias=1)], timestamp_ms=ms, seq=1)),
         (topic("line1", "NDATA", edge), encode_payload([Metric(None, 12.5, alias=1)], timestamp_ms=ms, seq=2)),
     ]
-    with running_worker(mqtt_settings, database_url, group=uid, slot=11) as worker:
+    port = free_port()
+    with running_worker(mqtt_settings, database_url, group=uid, slot=11, metrics_port=port) as worker:
         device = DeviceSession(creds)
         try:
             for t, payload in messages:
@@ -224,6 +227,10 @@ def test_sparkplug_values_at_a_stored_metric_time_are_recorded_as_conflicts(
             device.close()
         wait_until(lambda: worker.stats.acked >= len(messages))
         assert worker.flush()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+    assert 'kipsense_ingest_conflicts_total{worker="kipsense-ingest-11"} 1.0' in text
+    assert 'kipsense_ingest_duplicate_rows_total{worker="kipsense-ingest-11"} 1.0' in text  # the equal value
     stored = _rows(database_url, "process_values", edge)
     with connect(database_url) as conn:
         recorded = conflicts.recent(conn, device_id=edge)
