@@ -49,6 +49,7 @@ bench: setup
 	$(BIN)/python bench/simulators.py --store
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/ingest_redelivery.py
 
 clean-stack:
 	-$(BIN)/kipsense stack down --name main
