@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel
 
 from api.deps import Analyst, ConnDep
+from kipsense.records import DEVICE_ID_PATTERN
 from store import conflicts as store_conflicts
 
 router = APIRouter(prefix="/conflicts", tags=["quarantine"])
@@ -43,11 +44,16 @@ class ConflictsPublic(BaseModel):
 def list_conflicts(
     conn: ConnDep,
     key: Analyst,
-    device_id: Annotated[str | None, Query(max_length=63)] = None,
+    device_id: Annotated[str | None, Query(max_length=63, pattern=DEVICE_ID_PATTERN.pattern)] = None,
     since: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> ConflictsPublic:
     """Newest recorded conflicts first, optionally of one device or since a time, with totals per table."""
+    if since is not None:
+        try:
+            since = since.astimezone(UTC)  # a naive time is read as UTC by pydantic; this catches year 0 / 10000
+        except OverflowError:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "since is out of range") from None
     rows = store_conflicts.recent(conn, limit=limit, device_id=device_id, since=since)
     data = [
         ConflictPublic(

@@ -45,5 +45,12 @@ def test_conflicts_are_listed_for_operators_and_researchers(database_url: str, s
         resp = client.get("/conflicts", params={"since": later}, headers={"Authorization": f"Bearer {operator}"})
         assert resp.json()["data"] == []
         assert client.get("/conflicts?limit=0", headers={"Authorization": f"Bearer {operator}"}).status_code == 422
+        for bad in (
+            {"since": "0001-01-01T00:00:00+14:00"},
+            {"since": "9999-12-31T23:59:59-14:00"},
+            {"device_id": "a\0b"},
+        ):
+            resp = client.get("/conflicts", params=bad, headers={"Authorization": f"Bearer {operator}"})
+            assert resp.status_code == 422, bad
     text = generate_latest(platform_registry(lambda: connect(database_url))).decode()
     assert 'kipsense_reading_conflicts_recent{table="met_readings"} 1.0' in text
