@@ -26,7 +26,7 @@ from psycopg import sql
 from kipsense.records import CyclerSample, DeviceEvent, DustReading, MetReading, ProcessValue, Record
 from store import conflicts as store_conflicts
 from store.conflicts import Collision, MessageRef
-from store.row_blocks import BlockLayout, RowBlock, copy_payload
+from store.row_blocks import PG_EPOCH_US, BlockLayout, RowBlock, copy_payload, from_unix_us
 
 Conn = psycopg.Connection[Any]
 
@@ -129,7 +129,7 @@ class _Staged:
     """Statements of the staging path of one table."""
 
     create: sql.Composed
-    summary: sql.Composed
+    repeated: sql.Composed
     matches: sql.Composed
     insert: sql.Composed
     details: sql.Composed
@@ -158,7 +158,7 @@ def _staged_sql(spec: _Table) -> _Staged:
             "CREATE TEMP TABLE IF NOT EXISTS {s} (LIKE {t} INCLUDING DEFAULTS, _n bigint GENERATED ALWAYS AS IDENTITY)"
             " ON COMMIT DELETE ROWS; TRUNCATE {s} RESTART IDENTITY"
         ).format(s=stage, t=table),
-        summary=sql.SQL("SELECT min(time), max(time), count(*) - count(DISTINCT ({})) FROM {}").format(
+        repeated=sql.SQL("SELECT count(*) - count(DISTINCT ({})) FROM {}").format(
             sql.SQL(", ").join(map(sql.Identifier, keys)), stage
         ),
         matches=sql.SQL("SELECT count(*), array_agg(s._n) FILTER (WHERE {}) FROM {}").format(differs, join),
@@ -189,8 +189,7 @@ def _write_table(
     staged = _staged_sql(spec)
     conn.execute(staged.create)
     _copy(conn, f"_stage_{spec.name}", spec, rows, received_at)
-    lo, hi, repeated = _row(conn.execute(staged.summary).fetchone())
-    bounds = {"lo": lo, "hi": hi}
+    bounds = _time_bounds(rows)
     # One index probe per staged row, whatever the statistics say (the stage is never analysed, a fresh chunk
     # often not either): any plan that reads the range [lo, hi] reads every device's rows in it, which on a busy
     # park is far more than the batch (measured: a hash join made a redelivered batch 6x slower).
@@ -201,7 +200,7 @@ def _write_table(
     if unmatched:
         inserted = conn.execute(staged.insert).rowcount
         # Compare again when new keys came more than once in the batch, or another writer stored one meanwhile.
-        if repeated or inserted < unmatched:
+        if inserted < unmatched or _row(conn.execute(staged.repeated).fetchone())[0]:
             differing = True
     found = conn.execute(staged.details, bounds).fetchall() if differing else []
     conn.execute(_PLANS_DEFAULT)
@@ -215,6 +214,21 @@ def _write_table(
         tag = "" if type(item) is RowBlock else str(getattr(item, "tag", ""))
         collisions.append(Collision(spec.name, item.device_id, time, tag, stored, offered, stored_received_at, source))
     return inserted, collisions, True
+
+
+def _time_bounds(rows: Sequence[Item]) -> dict[str, datetime]:
+    """Earliest and latest device time of some readings (``lo``, ``hi``)."""
+    firsts: list[datetime] = []
+    lasts: list[datetime] = []
+    for item in rows:
+        if isinstance(item, RowBlock):
+            times = item.rows["time"]
+            firsts.append(from_unix_us(int(times.min()) + PG_EPOCH_US))
+            lasts.append(from_unix_us(int(times.max()) + PG_EPOCH_US))
+        else:
+            firsts.append(item.time)
+            lasts.append(item.time)
+    return {"lo": min(firsts), "hi": max(lasts)}
 
 
 def _row(row: Any) -> tuple[Any, ...]:
