@@ -39,6 +39,7 @@ from api.routes import (
     stream,
 )
 from api.routes import cell_life as cell_life_routes
+from api.routes import conflicts as conflict_routes
 from api.routes import models as model_routes
 from api.routes import quarantine as quarantine_routes
 from kipsense import __version__
@@ -129,6 +130,7 @@ def create_app(
     app.include_router(metrics.router)
     app.include_router(model_routes.router)
     app.include_router(quarantine_routes.router)
+    app.include_router(conflict_routes.router)
     return app
 
 
