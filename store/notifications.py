@@ -17,13 +17,15 @@ from psycopg import sql
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
+from kipsense.notify_text import LANGUAGES
+
 Conn = psycopg.Connection[Any]
 
 #: Alert events that may notify someone.
 NOTIFY_KINDS = frozenset({"raised", "escalated"})
 #: Channel the sender listens on; a notify is sent in the outbox row's transaction (delivered at commit).
 LISTEN_CHANNEL = "kipsense_notify"
-LANGUAGES = ("fi", "sv", "en")
+
 CHANNELS = ("email", "webhook", "apprise")
 
 
