@@ -184,6 +184,7 @@ class Sender:
                         alert_ids=[item.alert_id],
                         not_before=not_before,
                         alert_at=item.created_at,
+                        at=now,
                     )
             if route.stop_after:
                 break
@@ -214,7 +215,12 @@ class Sender:
             if out is None:
                 with conn.transaction():
                     store.record_attempt(
-                        conn, message_id=message.message_id, ok=False, error="contact or alerts gone", duration_ms=None
+                        conn,
+                        message_id=message.message_id,
+                        ok=False,
+                        error="contact or alerts gone",
+                        duration_ms=None,
+                        at=now,
                     )
                 continue
             jobs.append((message, self._pool.submit(self._deliver, message.channel, out)))
@@ -232,6 +238,7 @@ class Sender:
                     ok=error is None,
                     error=error,
                     duration_ms=duration_ms,
+                    at=self._clock(),
                     retry_at=retry_at,
                 )
             if error is None:
@@ -327,6 +334,7 @@ class Sender:
                     alert_ids=message.alert_ids,
                     not_before=now,
                     alert_at=now,
+                    at=now,
                 )
         return made
 

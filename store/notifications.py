@@ -391,12 +391,13 @@ def create_message(
     alert_ids: list[int],
     not_before: datetime,
     alert_at: datetime,
+    at: datetime,
 ) -> bool:
-    """A new message; False when one with this idempotency key exists (routing the same event twice)."""
+    """A new message made at ``at``; False when one with this idempotency key exists (routing an event twice)."""
     return (
         conn.execute(
             "INSERT INTO notify_messages (idempotency_key, route_id, contact_id, channel, target, group_key, reason,"
-            " alert_ids, not_before, alert_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " alert_ids, not_before, alert_at, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (idempotency_key) DO NOTHING",
             (
                 idempotency_key,
@@ -409,6 +410,7 @@ def create_message(
                 alert_ids,
                 not_before,
                 alert_at,
+                at,
             ),
         ).rowcount
         > 0
@@ -440,18 +442,19 @@ def record_attempt(
     ok: bool,
     error: str | None,
     duration_ms: float | None,
+    at: datetime,
     retry_at: datetime | None = None,
 ) -> None:
-    """Log an attempt; ``ok`` -> sent, else pending again at ``retry_at`` or failed for good when None."""
+    """Log an attempt ending at ``at``; ``ok`` -> sent, else pending again at ``retry_at`` or failed for good."""
     conn.execute(
         "INSERT INTO notify_attempts (message_id, ok, error, duration_ms) VALUES (%s, %s, %s, %s)",
         (message_id, ok, error, duration_ms),
     )
     if ok:
         conn.execute(
-            "UPDATE notify_messages SET status = 'sent', sent_at = clock_timestamp(), last_error = NULL,"
+            "UPDATE notify_messages SET status = 'sent', sent_at = %s, last_error = NULL,"
             " updated_at = now() WHERE message_id = %s",
-            (message_id,),
+            (at, message_id),
         )
     else:
         conn.execute(
