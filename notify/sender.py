@@ -114,11 +114,11 @@ class Sender:
 
     def step(self, conn: psycopg.Connection[Any]) -> int:
         """One pass; returns how many outbox rows and messages it handled (0 = idle)."""
-        done = self.route_pending(conn) + self.send_due(conn)
+        done = self.route_pending(conn)
         if time.monotonic() - self._last_repeat_check >= self._s.repeat_check_s:
             self._last_repeat_check = time.monotonic()
             done += self.schedule_repeats(conn)
-        return done
+        return done + self.send_due(conn)
 
     # -- 1. routing -------------------------------------------------------------------------------------------
     def route_pending(self, conn: psycopg.Connection[Any]) -> int:
@@ -197,20 +197,25 @@ class Sender:
         if not due:
             return 0
         jobs = []
+        recent: dict[tuple[str, str], int] = {}  # sent in the last minute, plus this batch's
         for message in due:
             limit = self._s.rate_per_minute.get(message.channel)
-            if limit is not None and (
-                store.sent_since(conn, channel=message.channel, target=message.target, since=now - timedelta(minutes=1))
-                >= limit
-            ):
-                with conn.transaction():
-                    store.defer(
-                        conn,
-                        message_id=message.message_id,
-                        until=now + timedelta(seconds=60 / limit),
-                        why=f"rate limit: {limit} per minute to this target",
+            if limit is not None:
+                slot = (message.channel, message.target)
+                if slot not in recent:
+                    recent[slot] = store.sent_since(
+                        conn, channel=message.channel, target=message.target, since=now - timedelta(minutes=1)
                     )
-                continue
+                if recent[slot] >= limit:
+                    with conn.transaction():
+                        store.defer(
+                            conn,
+                            message_id=message.message_id,
+                            until=now + timedelta(seconds=60 / limit),
+                            why=f"rate limit: {limit} per minute to this target",
+                        )
+                    continue
+                recent[slot] += 1
             out = self._outgoing(conn, message, now)
             if out is None:
                 with conn.transaction():
