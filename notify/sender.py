@@ -24,7 +24,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -228,10 +228,11 @@ class Sender:
                         at=now,
                     )
                 continue
-            jobs.append((message, self._pool.submit(self._deliver, message.channel, out)))
+            jobs.append(self._pool.submit(self._deliver, message, out))
         conn.commit()
-        for message, future in jobs:
-            error, duration_ms = future.result()
+        # Record each result as it arrives: a crash then leaves at most the deliveries in flight unrecorded.
+        for future in as_completed(jobs):
+            message, error, duration_ms = future.result()
             retry_at = None
             if error is not None and message.attempts < self._s.max_attempts:
                 delay = min(self._s.backoff_s * 2 ** (message.attempts - 1), self._s.backoff_max_s)
@@ -256,16 +257,16 @@ class Sender:
                 log.warning("message %s (%s) failed: %s", message.message_id, message.channel, error)
         return len(due)
 
-    def _deliver(self, channel: str, out: Outgoing) -> tuple[str | None, float]:
+    def _deliver(self, message: store.Message, out: Outgoing) -> tuple[store.Message, str | None, float]:
         started = time.perf_counter()
         try:
-            self._channels[channel].send(out)
+            self._channels[message.channel].send(out)
         except DeliveryError as exc:
-            return str(exc), (time.perf_counter() - started) * 1000
+            return message, str(exc), (time.perf_counter() - started) * 1000
         except Exception as exc:  # a channel library's own failure must not stop the sender
-            log.exception("channel %s raised", channel)
-            return f"{type(exc).__name__}: {exc}", (time.perf_counter() - started) * 1000
-        return None, (time.perf_counter() - started) * 1000
+            log.exception("channel %s raised", message.channel)
+            return message, f"{type(exc).__name__}: {exc}", (time.perf_counter() - started) * 1000
+        return message, None, (time.perf_counter() - started) * 1000
 
     def _outgoing(self, conn: psycopg.Connection[Any], message: store.Message, now: datetime) -> Outgoing | None:
         contacts = store.list_contacts(conn, ids=[message.contact_id])

@@ -58,7 +58,8 @@ class WebhookState:
     fail_first: int = 0
     delay_s: float = 0.0
     requests: list[dict[str, Any]] = field(default_factory=list)
-    handled: dict[str, int] = field(default_factory=dict)
+    deliveries: dict[str, int] = field(default_factory=dict)  # per idempotency key, redeliveries included
+    effects: list[str] = field(default_factory=list)  # what the receiver acted on: each key once
     bad_signatures: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -87,9 +88,9 @@ class WebhookReceiver:
                         code = 500
                     else:
                         state.requests.append({"key": key, "body": json.loads(body)})
-                        if key not in state.handled:  # the receiver's own effect happens once per key
-                            state.handled[key] = 0
-                        state.handled[key] += 1
+                        if key not in state.deliveries:  # the receiver acts once per idempotency key
+                            state.effects.append(key)
+                        state.deliveries[key] = state.deliveries.get(key, 0) + 1
                         code = 200
                 self.send_response(code)
                 self.send_header("Content-Length", "0")
