@@ -48,6 +48,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "severity.warning": {"en": "warning", "fi": "varoitus", "sv": "varning"},
     "severity.major": {"en": "major", "fi": "vakava", "sv": "allvarlig"},
     "severity.critical": {"en": "critical", "fi": "kriittinen", "sv": "kritisk"},
+    "status.active": {"en": "active", "fi": "aktiivinen", "sv": "aktivt"},
+    "status.acknowledged": {"en": "acknowledged", "fi": "kuitattu", "sv": "kvitterat"},
+    "status.cleared": {"en": "cleared", "fi": "poistunut", "sv": "avslutat"},
+    "status.gone": {"en": "removed", "fi": "poistettu", "sv": "borttaget"},
     "value.none": {"en": "n/a", "fi": "ei tiedossa", "sv": "okänt"},
     "ack.title": {"en": "Acknowledge alert", "fi": "Kuittaa hälytys", "sv": "Kvittera larm"},
     "ack.confirm": {

@@ -236,7 +236,11 @@ def ack_page(conn: ConnDep, request: Request, token: Annotated[str, Path(max_len
     alert, contact = checked
     lang = contact.language
     if alert.status != "active":
-        return _page(lang, t("ack.title", lang), t("ack.already", lang, alert=alert.alert_id, status=alert.status))
+        return _page(
+            lang,
+            t("ack.title", lang),
+            t("ack.already", lang, alert=alert.alert_id, status=t(f"status.{alert.status}", lang)),
+        )
     text = t("ack.confirm", lang, alert=alert.alert_id, type=alert.type, device=alert.device_id, who=_who(contact))
     form = (
         f'<form method="post" action="/notify/ack/{html.escape(token)}">'
@@ -270,5 +274,7 @@ def ack_confirm(conn: ConnDep, request: Request, token: Annotated[str, Path(max_
     if done == 0:
         current = store_alerts.get(conn, alert_id=alert.alert_id)
         state = current.status if current else "gone"
-        return _page(lang, t("ack.title", lang), t("ack.already", lang, alert=alert.alert_id, status=state))
+        return _page(
+            lang, t("ack.title", lang), t("ack.already", lang, alert=alert.alert_id, status=t(f"status.{state}", lang))
+        )
     return _page(lang, t("ack.title", lang), t("ack.done", lang, alert=alert.alert_id, who=who))
