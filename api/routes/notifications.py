@@ -98,7 +98,7 @@ def list_routes(conn: ConnDep, key: Operator) -> list[dict[str, Any]]:
 def create_route(conn: ConnDep, key: Admin, body: RouteCreate) -> dict[str, Any]:
     """Add a routing rule."""
     try:
-        return asdict(store.create_route(conn, name=body.name, **body.values()))
+        return asdict(store.create_route(conn, **body.values()))
     except psycopg.errors.IntegrityError as exc:
         raise _conflict(exc) from exc
 
