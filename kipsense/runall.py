@@ -27,6 +27,7 @@ import threading
 import time
 from pathlib import Path
 
+from kipsense import notify_demo
 from kipsense.stack import LocalStack
 from store import apikeys
 from store.db import connect
@@ -76,10 +77,14 @@ def run_all(root: Path, *, stop: threading.Event, port: int = 8000) -> int:
         print(f"kipsense stack: {notice}", file=sys.stderr)  # noqa: T201 - the command's own output
     env = {**DEMO_ENV, **os.environ, **stack.env()}
     key = demo_key(root, env["KIPSENSE_DATABASE_URL"])
+    demo_notify = notify_demo.prepare(root, database_url=env["KIPSENSE_DATABASE_URL"], api_port=port)
+    env = {**demo_notify.env, **env}  # the caller's own KIPSENSE_NOTIFY_... settings win
     children = [
+        _spawn(demo_notify.catcher_args, env),
         _spawn(["ingest"], env),
         _spawn(["score"], env),
         _spawn(["api", "--port", str(port)], env),
+        _spawn(["notify"], env),
         *(_spawn(["simulate", *args], env) for args in SIMULATORS),
     ]
     url = f"http://127.0.0.1:{port}"
@@ -88,6 +93,7 @@ def run_all(root: Path, *, stop: threading.Event, port: int = 8000) -> int:
         f"  API:       {url}  (OpenAPI: {url}/docs)\n"
         f"  demo key:  {key}  (also in {root / 'demo-api-key'})\n"
         f"  try:       curl -H 'Authorization: Bearer {key}' {url}/alerts\n"
+        f"  messages:  {demo_notify.folder / 'mail'}/*.eml and {demo_notify.folder / 'webhook.log'}\n"
         "Ctrl-C stops everything.\n",
         flush=True,
     )

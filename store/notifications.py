@@ -580,3 +580,24 @@ def stats(conn: Conn, *, since: datetime | None = None) -> DeliveryStats:
         latency_p50_ms=float(row["p50"]) if row["p50"] is not None else None,
         latency_p99_ms=float(row["p99"]) if row["p99"] is not None else None,
     )
+
+
+_CONTACT_FIELDS = ("name", "language", "phone", "email", "webhook_url", "apprise_urls", "active")
+
+
+def update_contact(conn: Conn, *, contact_id: int, **fields: Any) -> Contact | None:
+    unknown = set(fields) - set(_CONTACT_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown contact fields: {sorted(unknown)}")
+    if fields:
+        conn.execute(
+            sql.SQL("UPDATE notify_contacts SET {sets} WHERE contact_id = {id}").format(
+                sets=sql.SQL(", ").join(
+                    sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in fields
+                ),
+                id=sql.Placeholder("contact_id"),
+            ),
+            {**fields, "contact_id": contact_id},
+        )
+    found = list_contacts(conn, ids=[contact_id])
+    return found[0] if found else None
