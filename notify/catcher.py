@@ -82,6 +82,7 @@ class Catcher:
         self._thread = threading.Thread(target=self._http.serve_forever, name="webhook-log", daemon=True)
 
     def start(self) -> None:
+        logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every connection at INFO
         self._smtp.start()
         self._thread.start()
 

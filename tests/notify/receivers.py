@@ -32,6 +32,7 @@ class SmtpReceiver:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.rcpt: list[list[str]] = []
+        self.received_at: list[float] = []  # time.time() at each message's end of DATA
         self.port = free_port()
         self._lock = threading.Lock()
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
@@ -40,6 +41,7 @@ class SmtpReceiver:
         parsed = email.message_from_bytes(bytes(envelope.content), policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
         with self._lock:
+            self.received_at.append(time.time())
             self.messages.append(parsed)
             self.rcpt.append(list(envelope.rcpt_tos))
         return "250 OK"
@@ -87,7 +89,7 @@ class WebhookReceiver:
                         state.fail_first -= 1
                         code = 500
                     else:
-                        state.requests.append({"key": key, "body": json.loads(body)})
+                        state.requests.append({"key": key, "body": json.loads(body), "at": time.time()})
                         if key not in state.deliveries:  # the receiver acts once per idempotency key
                             state.effects.append(key)
                         state.deliveries[key] = state.deliveries.get(key, 0) + 1
