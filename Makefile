@@ -50,6 +50,7 @@ bench: setup
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/health_skew.py --days 1
+	$(BIN)/python bench/notifications.py
 
 clean-stack:
 	-$(BIN)/kipsense stack down --name main

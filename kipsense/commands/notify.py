@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from dataclasses import asdict
 from datetime import UTC, datetime, time
@@ -58,6 +59,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     url = _url()
     migrate.apply(url)
+    logging.getLogger("apprise").setLevel(logging.WARNING)  # it logs every message sent at INFO
     try:
         sender = Sender(settings=NotifySettings(), links=NotifyLinkSettings(), database_url=url)
     except ValueError as exc:
