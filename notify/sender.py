@@ -11,7 +11,8 @@ Each pass is three short transactions, so a crash at any point loses nothing:
    backoff that doubles per attempt, or failed after ``max_attempts``. A sender killed mid-delivery leaves
    ``sending`` rows whose lease runs out; the next sender delivers them again with the same idempotency key
    (at least once, and effectively once at a receiver that honours the key).
-3. **repeat** — groups whose route repeats and whose alerts are still unacknowledged get a reminder.
+3. **repeat** — groups whose route repeats and whose alerts are still unacknowledged get a reminder (made
+   before the delivery step of the same pass).
 
 The process sleeps on ``LISTEN kipsense_notify``: the outbox insert notifies at commit, so an alert is
 routed and delivered within milliseconds rather than a poll interval.
@@ -95,22 +96,29 @@ class Sender:
 
     # -- the loop ---------------------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
-        with psycopg.connect(self._url, autocommit=True) as listener:
+        """Pass after pass until ``stop``; a lost database connection is reopened (nothing is lost meanwhile:
+        the outbox and the messages wait in the database)."""
+        try:
+            while not stop.is_set():
+                try:
+                    self._run_connected(stop)
+                except psycopg.OperationalError as exc:
+                    log.warning("database unavailable (%s); reconnecting", exc)
+                    stop.wait(max(self._s.poll_s, 1.0))
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def _run_connected(self, stop: threading.Event) -> None:
+        with (
+            psycopg.connect(self._url, autocommit=True) as listener,
+            connect(self._url, application_name="notify") as conn,
+        ):
             listener.execute(f"LISTEN {store.LISTEN_CHANNEL}")
-            with connect(self._url, application_name="notify") as conn:
-                while not stop.is_set():
-                    try:
-                        busy = self.step(conn)
-                    except psycopg.OperationalError:
-                        log.exception("database unavailable; retrying")
-                        conn.rollback() if not conn.closed else None
-                        stop.wait(self._s.poll_s)
-                        continue
-                    if not busy:
-                        # Wake at the next commit of an outbox row, or after poll_s (due retries, repeats).
-                        for _ in listener.notifies(timeout=self._s.poll_s, stop_after=1):
-                            pass
-        self._pool.shutdown(wait=True)
+            while not stop.is_set():
+                if not self.step(conn):
+                    # Wake at the next commit of an outbox row, or after poll_s (due retries, repeats).
+                    for _ in listener.notifies(timeout=self._s.poll_s, stop_after=1):
+                        pass
 
     def step(self, conn: psycopg.Connection[Any]) -> int:
         """One pass; returns how many outbox rows and messages it handled (0 = idle)."""

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import secrets
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import uvicorn
 from pydantic import SecretStr
 
-from kipsense.settings import NotifyLinkSettings
+from api.config import ApiLimits
+from api.main import create_app
+from kipsense.settings import ApiSettings, MqttSettings, NotifyLinkSettings
 from notify.sender import Sender
 from notify.settings import NotifySettings
 from store.db import connect
-from tests.notify.receivers import SmtpReceiver, WebhookReceiver
+from tests.notify.receivers import SmtpReceiver, WebhookReceiver, free_port
 
 WEBHOOK_SECRET = "whsec-" + "k" * 40
 LINK_KEY = "link-" + "x" * 40
@@ -91,3 +96,26 @@ def make_sender(database_url: str, smtp: SmtpReceiver, clock: FakeClock, **overr
         database_url=database_url,
         clock=clock,
     )
+
+
+@pytest.fixture(scope="module")
+def api_url(database_url: str, stack_env: dict[str, str]) -> Iterator[str]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    app = create_app(
+        settings=ApiSettings(),
+        database_url=database_url,
+        mqtt=MqttSettings(host=stack_env["KIPSENSE_MQTT_HOST"], port=int(stack_env["KIPSENSE_MQTT_PORT"])),
+        limits=ApiLimits(),
+        notify_links=NotifyLinkSettings(link_key=SecretStr(LINK_KEY), public_url=url),
+    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert time.monotonic() < deadline, "API server did not start"
+        time.sleep(0.05)
+    yield url
+    server.should_exit = True
+    thread.join(timeout=30)

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import re
-import threading
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-import uvicorn
 from pydantic import SecretStr
 
-from api.config import ApiLimits
 from api.main import create_app
 from kipsense.settings import ApiSettings, MqttSettings, NotifyLinkSettings
 from kipsense.signing import sign_ack
@@ -21,30 +16,7 @@ from notify.sender import Sender
 from store import alerts, notifications
 from store.db import connect
 from tests.notify.conftest import LINK_KEY, FakeClock, notify_settings
-from tests.notify.receivers import SmtpReceiver, free_port
-
-
-@pytest.fixture(scope="module")
-def api_url(database_url: str, stack_env: dict[str, str]) -> Iterator[str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    app = create_app(
-        settings=ApiSettings(),
-        database_url=database_url,
-        mqtt=MqttSettings(host=stack_env["KIPSENSE_MQTT_HOST"], port=int(stack_env["KIPSENSE_MQTT_PORT"])),
-        limits=ApiLimits(),
-        notify_links=NotifyLinkSettings(link_key=SecretStr(LINK_KEY), public_url=url),
-    )
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline, "API server did not start"
-        time.sleep(0.05)
-    yield url
-    server.should_exit = True
-    thread.join(timeout=30)
+from tests.notify.receivers import SmtpReceiver
 
 
 def _alert_for(database_url: str, site: str, *, language: str = "sv") -> tuple[int, int]:
