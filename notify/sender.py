@@ -93,6 +93,7 @@ class Sender:
         self.metrics = metrics or SenderMetrics()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="notify-send")
         self._last_repeat_check = 0.0
+        self._last_prune = 0.0
 
     # -- the loop ---------------------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -126,6 +127,10 @@ class Sender:
         if time.monotonic() - self._last_repeat_check >= self._s.repeat_check_s:
             self._last_repeat_check = time.monotonic()
             done += self.schedule_repeats(conn)
+        if time.monotonic() - self._last_prune >= 3600:
+            self._last_prune = time.monotonic()
+            with conn.transaction():
+                store.prune(conn, before=self._clock() - timedelta(days=self._s.keep_days))
         return done + self.send_due(conn)
 
     # -- 1. routing -------------------------------------------------------------------------------------------

@@ -601,3 +601,17 @@ def update_contact(conn: Conn, *, contact_id: int, **fields: Any) -> Contact | N
         )
     found = list_contacts(conn, ids=[contact_id])
     return found[0] if found else None
+
+
+def prune(conn: Conn, *, before: datetime) -> tuple[int, int]:
+    """Drop routed outbox rows and finished messages (with their attempts) older than ``before``.
+
+    Returns (outbox rows, messages) removed. Pending and sending messages are never removed.
+    """
+    outbox = conn.execute(
+        "DELETE FROM notify_outbox WHERE routed_at IS NOT NULL AND created_at < %s", (before,)
+    ).rowcount
+    messages = conn.execute(
+        "DELETE FROM notify_messages WHERE status IN ('sent', 'failed') AND created_at < %s", (before,)
+    ).rowcount
+    return outbox, messages

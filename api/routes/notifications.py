@@ -136,6 +136,40 @@ def create_contact(conn: ConnDep, key: Admin, body: ContactCreate) -> dict[str, 
         raise _conflict(exc) from exc
 
 
+class ContactUpdate(BaseModel):
+    language: Language | None = None
+    phone: Annotated[str, Field(max_length=40)] | None = None
+    email: Annotated[str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    webhook_url: Annotated[str, Field(max_length=2000, pattern=r"^https?://")] | None = None
+    apprise_urls: Annotated[list[Annotated[str, Field(max_length=2000)]], Field(max_length=20)] | None = None
+    active: bool | None = None
+
+
+@router.patch("/contacts/{contact_id}")
+def update_contact(
+    conn: ConnDep, key: Admin, contact_id: Annotated[int, Path(ge=1, le=2**62)], body: ContactUpdate
+) -> dict[str, Any]:
+    """Change a contact (only the fields given); `active: false` stops notifying them."""
+    contact = store.update_contact(conn, contact_id=contact_id, **body.model_dump(exclude_none=True))
+    if contact is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no contact {contact_id}")
+    return asdict(contact)
+
+
+@router.delete("/contacts/{contact_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_contact(conn: ConnDep, key: Admin, contact_id: Annotated[int, Path(ge=1, le=2**62)]) -> None:
+    """Remove a contact, their group memberships and their delivery log."""
+    if not store.delete_contact(conn, contact_id=contact_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no contact {contact_id}")
+
+
+@router.delete("/groups/{group_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_group(conn: ConnDep, key: Admin, group_id: Annotated[int, Path(ge=1, le=2**62)]) -> None:
+    """Remove an on-call group (routes naming it then skip it)."""
+    if not store.delete_group(conn, group_id=group_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no group {group_id}")
+
+
 @router.get("/groups")
 def list_groups(conn: ConnDep, key: Operator) -> list[dict[str, Any]]:
     """On-call groups with their rotation."""

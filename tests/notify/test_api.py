@@ -83,3 +83,23 @@ def test_routes_contacts_groups_and_on_call(client: TestClient, tokens: dict[str
 )  # fmt: skip
 def test_bad_routes_are_refused_with_422(client: TestClient, tokens: dict[str, str], body: dict[str, object]) -> None:
     assert client.post("/notifications/routes", json=body, headers=_h(tokens, "admin")).status_code == 422
+
+
+def test_contacts_can_be_changed_paused_and_removed(client: TestClient, tokens: dict[str, str]) -> None:
+    admin = _h(tokens, "admin")
+    made = client.post("/notifications/contacts", json={"name": "Temp", "email": "t@x.test"}, headers=admin).json()
+    cid = made["contact_id"]
+    changed = client.patch(f"/notifications/contacts/{cid}", json={"language": "en", "active": False}, headers=admin)
+    assert changed.status_code == 200 and changed.json()["language"] == "en" and changed.json()["active"] is False
+    assert client.patch(f"/notifications/contacts/{cid}", json={"email": "nope"}, headers=admin).status_code == 422
+    assert (
+        client.patch(
+            f"/notifications/contacts/{cid}", json={"active": True}, headers=_h(tokens, "operator")
+        ).status_code
+        == 403
+    )
+    assert client.delete(f"/notifications/contacts/{cid}", headers=admin).status_code == 204
+    assert client.patch(f"/notifications/contacts/{cid}", json={"active": True}, headers=admin).status_code == 404
+    group = client.post("/notifications/groups", json={"name": "gone soon"}, headers=admin).json()
+    assert client.delete(f"/notifications/groups/{group['group_id']}", headers=admin).status_code == 204
+    assert client.delete(f"/notifications/groups/{group['group_id']}", headers=admin).status_code == 404

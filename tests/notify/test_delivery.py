@@ -274,3 +274,23 @@ def test_on_call_rotation_and_handover() -> None:
     assert notifications.on_call(group, at=start + timedelta(hours=72)).contact_id == 10
     assert notifications.on_call(group, at=start - timedelta(hours=1)).contact_id == 30
     assert notifications.on_call(notifications.Group(2, "empty", start, 24.0, []), at=start).contact_id is None
+
+
+def test_old_log_and_outbox_are_pruned_but_waiting_messages_stay(
+    database_url: str, site: str, smtp: SmtpReceiver, clock: FakeClock
+) -> None:
+    _contact_and_route(database_url, site, None, quiet_from=time(0, 0), quiet_until=time(23, 59))
+    [held] = _raise(database_url, site, 1, type="held")  # waits for the end of the (long) quiet hours
+    [sent] = _raise(database_url, site, 1, type="urgent", severity="critical")  # goes through
+    clock.at = _next_local(datetime.now(UTC), 12, 0)  # well inside the quiet hours
+    sender = make_sender(database_url, smtp, clock)
+    with connect(database_url) as conn:
+        sender.step(conn)
+        assert [m.status for m in notifications.list_messages(conn, alert_id=sent)] == ["sent"]
+        assert [m.status for m in notifications.list_messages(conn, alert_id=held)] == ["pending"]
+        outbox, messages = notifications.prune(conn, before=clock.at + timedelta(days=1))
+        conn.commit()
+        left = conn.execute("SELECT count(*) AS n FROM notify_outbox").fetchone()
+        assert notifications.list_messages(conn, alert_id=sent) == []
+        assert [m.status for m in notifications.list_messages(conn, alert_id=held)] == ["pending"]
+    assert outbox >= 2 and messages >= 1 and left == {"n": 0}
