@@ -94,6 +94,7 @@ def test_sigkill_mid_batch_then_restart_loses_nothing(
         assert second.wait(timeout=30) == 0
     assert set(state.effects) == keys and len(state.effects) == N  # nothing lost, each acted on once
     redelivered = [k for k, n in state.deliveries.items() if n > 1]
-    # at least once: only deliveries in flight at the kill (4 sender threads) may come again, same key
-    assert len(redelivered) <= 4
+    # At least once: only what was in flight at the kill comes again, with the same key: each of the 4 sender
+    # threads' current delivery, and at most one finished but not yet recorded per thread.
+    assert len(redelivered) <= 8
     assert state.bad_signatures == 0
