@@ -33,7 +33,5 @@ class NotifySettings(BaseSettings):
     )
     repeat_check_s: float = Field(default=30.0, gt=0)
     keep_days: float = Field(default=90.0, gt=0, description="how long the delivery log and routed outbox stay")
-    metrics_host: str = "127.0.0.1"
-    metrics_port: int = Field(default=0, ge=0, le=65_535, description="Prometheus /metrics; 0 = off")
 
     _check_secret = field_validator("webhook_secret", "smtp_password")(_refuse_placeholder)

@@ -52,6 +52,7 @@ def _bool(text: str) -> bool:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from kipsense.cli import _stop_event
+    from kipsense.metrics import MetricsSettings
     from kipsense.settings import NotifyLinkSettings
     from notify.sender import Sender
     from notify.settings import NotifySettings
@@ -67,11 +68,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     stop = _stop_event()
     endpoint = None
-    settings = NotifySettings()
-    if settings.metrics_port:
+    metrics = MetricsSettings()  # KIPSENSE_METRICS_PORT/_HOST, as the scorer and the maintenance loop
+    if metrics.port:
         from prometheus_client import start_http_server
 
-        endpoint, _ = start_http_server(settings.metrics_port, settings.metrics_host, registry=sender.metrics.registry)
+        endpoint, _ = start_http_server(metrics.port, metrics.host, registry=sender.metrics.registry)
     try:
         sender.run(stop)
     finally:
