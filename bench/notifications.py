@@ -171,7 +171,12 @@ def main(argv: list[str] | None = None) -> int:
         "delivery_log_failed": stats.failed,
         "target_p99_ms": 2000,
         "machine": machine(),
-        "command": f".venv/bin/python bench/notifications.py --episodes {args.episodes}",
+        "command": (
+            f".venv/bin/python bench/notifications.py --episodes {args.episodes}"
+            + (f" --every {args.every:g}" if args.every != 1.0 else "")
+            + (f" --spread {args.spread:g}" if args.spread != 10.0 else "")
+            + (f" --seed {args.seed}" if args.seed != 7 else "")
+        ),
     }
     write_results("notifications", result)
     table = markdown_table(
