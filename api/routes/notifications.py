@@ -187,8 +187,8 @@ def create_group(conn: ConnDep, key: Admin, body: GroupCreate) -> dict[str, Any]
 
 @router.get("/oncall")
 def oncall(conn: ConnDep, key: Operator, at: datetime | None = None) -> list[dict[str, Any]]:
-    """Who is on duty in each group now (or at `at`), since when, and the next handover."""
-    when = at if at is not None and at.tzinfo is not None else datetime.now(UTC)
+    """Who is on duty in each group now (or at `at`, UTC unless it has an offset), since when, and the next handover."""
+    when = datetime.now(UTC) if at is None else at if at.tzinfo is not None else at.replace(tzinfo=UTC)
     contacts = {c.contact_id: c.name for c in store.list_contacts(conn)}
     out = []
     for group in store.list_groups(conn):
