@@ -42,14 +42,20 @@ pytest:
 # Every benchmark, in the order bench/RESULTS.md reports them; each writes bench/results/<name>.json.
 bench: setup
 	$(BIN)/python bench/detectors.py
+	$(BIN)/python bench/nab.py
 	$(BIN)/python bench/tep.py
+	$(BIN)/python bench/drift.py
 	$(BIN)/python bench/faults.py
 	$(BIN)/python bench/alert_latency.py
 	$(BIN)/python bench/rollups.py
 	$(BIN)/python bench/simulators.py --store
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/api_streams.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/health_skew.py --days 1
+	$(BIN)/python bench/quarantine.py
+	$(BIN)/python bench/cells_import.py
+	$(BIN)/python bench/cells.py
 	$(BIN)/python bench/notifications.py
 
 clean-stack:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from typing import Annotated, Any
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AsyncExitStack
+from typing import Annotated, Any, TypeVar
 
 import psycopg
 from fastapi import Depends, HTTPException, Request, status
@@ -50,6 +51,25 @@ def get_conn(pool: PoolDep, _slot: Annotated[None, Depends(db_slot)]) -> Iterato
 
 ConnDep = Annotated[psycopg.Connection[dict[str, Any]], Depends(get_conn)]
 
+T = TypeVar("T")
+
+
+async def run_db(request: Request, work: Callable[[psycopg.Connection[dict[str, Any]]], T]) -> T:
+    """Run ``work`` on a pooled connection inside a request slot, then give both back at once (committed).
+
+    For long-lived responses (streams, exports): their dependencies would otherwise keep the connection and
+    the slot until the last byte is sent.
+    """
+    pool: ConnectionPool[psycopg.Connection[dict[str, Any]]] = request.app.state.pool
+    slots: asyncio.Semaphore = request.app.state.db_slots
+
+    def run() -> T:
+        with pool.connection() as conn:
+            return work(conn)
+
+    async with slots:
+        return await run_in_threadpool(run)
+
 
 async def get_settings(request: Request) -> ApiSettings:
     settings: ApiSettings = request.app.state.settings
@@ -71,33 +91,62 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
+def _verify(pool: ConnectionPool[psycopg.Connection[dict[str, Any]]], token: str) -> ApiKey | None:
+    with pool.connection() as conn:  # committed and returned at once: nothing stays idle in a transaction
+        return apikeys.verify(conn, token=token)
+
+
+async def _lookup(request: Request, token: str, *, suspect: bool) -> ApiKey | None:
+    """Look a key up on a worker thread inside the lookup budget of the pool.
+
+    Lookups for a client already over its failure limit queue behind each other on one lane, so a guesser
+    occupies at most one of the lookup slots and valid keys from other clients keep getting through.
+    """
+    state = request.app.state
+    async with AsyncExitStack() as stack:
+        if suspect:
+            await stack.enter_async_context(state.suspect_lane)
+        await stack.enter_async_context(state.auth_slots)
+        return await run_in_threadpool(_verify, state.pool, token)
+
+
+def client_address(request: Request) -> str:
+    """The caller's address as the server saw it (a forwarded address only from a configured proxy)."""
+    return request.client.host if request.client else "unknown"
+
+
 async def current_key(
     request: Request,
-    conn: ConnDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header: Annotated[str | None, Depends(_header)],
 ) -> ApiKey:
-    """The caller's key: from the key cache when it was verified moments ago, else looked up on a worker thread."""
+    """The caller's key: from the key cache when it was verified moments ago, else looked up.
+
+    A valid key is always accepted, whatever other keys sent from the same address did: only failed
+    attempts are counted and refused (429 past the limit), so one client behind a shared proxy cannot lock
+    the others out. The lookup takes a connection for that moment only, never for the whole request.
+    """
     token = bearer.credentials if bearer is not None else header
     if not token:
         raise _unauthorized("API key required")
-    limiter: FailedAuthLimiter = request.app.state.auth_limiter
-    client = request.client.host if request.client else "unknown"
-    wait = limiter.retry_after(client)
-    if wait > 0:
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            "too many failed authentication attempts",
-            headers={"Retry-After": str(int(wait) + 1)},
-        )
     cache: KeyCache = request.app.state.key_cache
     key = cache.get(token)
+    if key is not None:
+        return key
+    limiter: FailedAuthLimiter = request.app.state.auth_limiter
+    client = client_address(request)
+    blocked = limiter.retry_after(client) > 0  # already had its share of failures in this window
+    key = await _lookup(request, token, suspect=blocked)
     if key is None:
-        key = await run_in_threadpool(apikeys.verify, conn, token=token)
-        if key is None:
-            limiter.failed(client)
-            raise _unauthorized("invalid API key")
-        cache.put(token, key)
+        limiter.failed(client)
+        if blocked:
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                "too many failed authentication attempts",
+                headers={"Retry-After": str(int(limiter.retry_after(client)) + 1)},
+            )
+        raise _unauthorized("invalid API key")
+    cache.put(token, key)
     return key
 
 

@@ -10,16 +10,20 @@ from typing import Any
 
 import psycopg
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from api.config import ApiLimits
+from api.inputs import TextInputMiddleware, document_error_shapes, validation_error
 from api.keycache import KeyCache
+from api.live import EventHub
 from api.ratelimit import FailedAuthLimiter
 from api.routes import (
     alerts,
+    cells,
     claims,
     cycles,
     devices,
@@ -35,6 +39,7 @@ from api.routes import (
     sites,
     stream,
 )
+from api.routes import cell_life as cell_life_routes
 from api.routes import models as model_routes
 from api.routes import quarantine as quarantine_routes
 from kipsense import __version__
@@ -68,11 +73,23 @@ def create_app(
         )
         pool.open(wait=False)
         app.state.pool = pool
-        # made here, in the loop that serves the requests
-        app.state.db_slots = asyncio.Semaphore(min(limits.db_request_slots, limits.db_pool_size))
+        # made here, in the loop that serves the requests; the budgets add up to at most the pool (ApiLimits)
+        app.state.db_slots = asyncio.Semaphore(limits.db_request_slots)
+        app.state.auth_slots = asyncio.Semaphore(limits.db_auth_slots)
+        app.state.suspect_lane = asyncio.Semaphore(1)
+        app.state.export_slots = asyncio.Semaphore(limits.export_concurrency)
+        hub = EventHub(
+            database_url=database_url,
+            poll_s=limits.stream_poll_s,
+            queue_size=limits.stream_queue,
+            max_subscribers=limits.stream_max_clients,
+        )
+        hub.start()
+        app.state.events = hub
         try:
             yield
         finally:
+            hub.stop()
             pool.close()
 
     app = FastAPI(
@@ -80,6 +97,8 @@ def create_app(
         version=__version__,
         description="Sensor monitoring of the industrial park: alerts, devices and readings.",
         lifespan=lifespan,
+        # refused with 413 before it is read, by its Content-Length or by counting a streamed body
+        max_body_size=limits.max_body_bytes,
     )
     app.state.settings = settings
     app.state.mqtt = mqtt
@@ -96,12 +115,17 @@ def create_app(
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "X-API-Key", "Content-Type", "Last-Event-ID"],
         )
+    app.add_middleware(TextInputMiddleware)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    document_error_shapes(app)
     app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=page.STATIC_DIR), name="static")
     app.include_router(health.router)
     app.include_router(park.router)
     app.include_router(devices.router)
     app.include_router(cycles.router)
+    app.include_router(cells.router)
+    app.include_router(cell_life_routes.router)
     app.include_router(alerts.router)
     app.include_router(incidents.router)
     app.include_router(stream.router)
@@ -116,6 +140,16 @@ def create_app(
     app.include_router(notifications.router)
     app.include_router(notifications.ack_router)
     return app
+
+
+def server_options(settings: ApiSettings) -> dict[str, Any]:
+    """uvicorn options every start of the API passes: forwarded headers are believed from configured proxies only.
+
+    uvicorn otherwise trusts ``X-Forwarded-For`` from 127.0.0.1 (or ``$FORWARDED_ALLOW_IPS``), so anything on
+    the API's own machine could pose as any address, e.g. to spread its failed key guesses over many.
+    """
+    trusted = settings.trusted_proxies
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": ",".join(trusted)}
 
 
 def freeze_startup_heap() -> None:

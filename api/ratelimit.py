@@ -10,8 +10,9 @@ from collections import OrderedDict, deque
 class FailedAuthLimiter:
     """At most ``limit`` failures per ``window_s`` per client; at most ``max_clients`` clients remembered.
 
-    A blocked client is refused before its key is even looked up, so guessing keys costs the guesser time,
-    not the database. The least recently failing client is forgotten first when the table is full.
+    Only failures are counted: a key is checked before the caller's count is consulted, so a valid key is
+    never refused because of what others sent from the same address, and a client past the limit gets 429
+    for each further invalid key. The least recently failing client is forgotten first when the table is full.
     """
 
     def __init__(self, *, limit: int, window_s: float, max_clients: int) -> None:

@@ -4,12 +4,13 @@ Readings, device events, ``last_seen`` updates and quarantine rows of a batch co
 transaction), so an acknowledgement sent after the commit covers all of them. A batch the database refuses
 for a reason that retrying cannot fix (a value out of a column's range, a constraint) would otherwise be
 retried forever and stall the stream; it is split: each message is written in its own transaction, and the
-ones the database still refuses go to quarantine with reason ``rejected_by_database``.
+ones the database still refuses go to quarantine with reason ``rejected_by_database``. The Sparkplug state of
+the edge nodes the batch touched is written in the same transaction (see ``ingest.decoding``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -17,12 +18,17 @@ from typing import Any, Final
 import psycopg
 
 from ingest.decoding import Outcome
+from kipsense.settings import QUARANTINE_KEEP_BYTES
 from store import devices as store_devices
 from store import quarantine as store_quarantine
 from store import readings as store_readings
+from store import sparkplug_nodes as store_sparkplug
 from store.quarantine import QuarantineItem
 from store.readings import Item
 from store.row_blocks import RowBlock
+
+#: ``node_key -> state`` (None: forget the node) to persist with a batch.
+SparkplugStates = Mapping[str, dict[str, Any] | None]
 
 Conn = psycopg.Connection[Any]
 
@@ -63,6 +69,16 @@ class Batch:
 
 
 @dataclass(frozen=True, slots=True)
+class WriteOptions:
+    """What a commit writes besides readings: the quarantine prefix length and Sparkplug node states."""
+
+    keep_bytes: int
+    sparkplug: SparkplugStates = field(default_factory=dict)
+    #: ``node_key -> last seq`` of nodes whose alias tables did not change.
+    sparkplug_seqs: Mapping[str, int | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class CommitResult:
     offered: int
     inserted: int
@@ -76,7 +92,7 @@ def _outcome(msg: Message) -> Outcome:
     return msg.outcome
 
 
-def _write(conn: Conn, records: list[Item], quarantined: list[QuarantineItem], worker: str) -> int:
+def _write(conn: Conn, records: list[Item], quarantined: list[QuarantineItem], worker: str, keep_bytes: int) -> int:
     inserted = 0
     if records:
         now = datetime.now(UTC)
@@ -89,26 +105,30 @@ def _write(conn: Conn, records: list[Item], quarantined: list[QuarantineItem], w
                 last[rec.device_id] = at
         store_devices.touch_seen(conn, device_ids=list(last), last_times=list(last.values()), received=now)
         store_readings.notify_new(conn)
-    store_quarantine.add_many(conn, quarantined, worker=worker)
+    store_quarantine.add_many(conn, quarantined, worker=worker, keep_bytes=keep_bytes)
     return inserted
 
 
-def commit(conn: Conn, messages: Sequence[Message], *, worker: str) -> CommitResult:
+def commit(
+    conn: Conn, messages: Sequence[Message], *, worker: str, options: WriteOptions | None = None
+) -> CommitResult:
     """Write the batch in one transaction; outage errors propagate with nothing written."""
+    options = options or WriteOptions(keep_bytes=QUARANTINE_KEEP_BYTES)
     records = [r for m in messages for r in _outcome(m).items]
     quarantined = [q for m in messages if (q := _outcome(m).quarantined) is not None]
     try:
         with conn.transaction():
-            inserted = _write(conn, records, quarantined, worker)
+            inserted = _write(conn, records, quarantined, worker, options.keep_bytes)
+            store_sparkplug.save(conn, options.sparkplug, seqs=options.sparkplug_seqs)
         return CommitResult(sum(_outcome(m).rows for m in messages), inserted, quarantined, 0)
     except OUTAGE_ERRORS:
         raise
     except psycopg.Error:
         pass
-    return _commit_one_by_one(conn, messages, worker=worker)
+    return _commit_one_by_one(conn, messages, worker=worker, options=options)
 
 
-def _commit_one_by_one(conn: Conn, messages: Sequence[Message], *, worker: str) -> CommitResult:
+def _commit_one_by_one(conn: Conn, messages: Sequence[Message], *, worker: str, options: WriteOptions) -> CommitResult:
     offered = inserted = rejected = 0
     quarantined: list[QuarantineItem] = []
     for msg in messages:
@@ -120,7 +140,7 @@ def _commit_one_by_one(conn: Conn, messages: Sequence[Message], *, worker: str) 
             continue
         try:
             with conn.transaction():
-                inserted += _write(conn, outcome.items, [], worker)
+                inserted += _write(conn, outcome.items, [], worker, options.keep_bytes)
             offered += outcome.rows
         except OUTAGE_ERRORS:
             raise
@@ -132,5 +152,6 @@ def _commit_one_by_one(conn: Conn, messages: Sequence[Message], *, worker: str) 
             msg.outcome = Outcome(quarantined=item)
             quarantined.append(item)
     with conn.transaction():
-        store_quarantine.add_many(conn, quarantined, worker=worker)
+        store_quarantine.add_many(conn, quarantined, worker=worker, keep_bytes=options.keep_bytes)
+        store_sparkplug.save(conn, options.sparkplug, seqs=options.sparkplug_seqs)
     return CommitResult(offered, inserted, quarantined, rejected)

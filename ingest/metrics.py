@@ -54,6 +54,17 @@ class StatsCollector(Collector):
         for reason, n in sorted(s.quarantined_snapshot().items()):
             quarantined.add_metric([self._worker, reason], n)
         yield quarantined
+        suppressed = CounterMetricFamily(
+            _PREFIX + "quarantine_suppressed",
+            "quarantined messages over the per-device rate: counted, not stored in full",
+            labels=["worker", "reason"],
+        )
+        for reason, n in sorted(s.suppressed_snapshot().items()):
+            suppressed.add_metric([self._worker, reason], n)
+        yield suppressed
+        yield self._counter(
+            "sparkplug_rebirths_requested", "NCMD rebirth requests sent to edge nodes", s.rebirths_requested
+        )
         yield self._histogram("batch_messages", "messages per committed batch", s.batch_messages)
         yield self._histogram("commit_seconds", "time to write and commit one batch", s.commit_seconds)
         yield self._histogram("ack_lag_seconds", "receive to acknowledgement, per message", s.ack_lag_seconds)

@@ -66,7 +66,7 @@ def encode_line(
         "rec": [_encode_record(r) for r in records],
     }
     if quarantined is not None:
-        doc["q"] = [quarantined.device_id, quarantined.reason, quarantined.detail]
+        doc["q"] = [quarantined.device_id, quarantined.reason, quarantined.detail, quarantined.suppressed]
     return json.dumps(doc, separators=(",", ":"))
 
 
@@ -76,8 +76,8 @@ def decode_line(line: str) -> tuple[str, bytes, datetime, list[Record], Quaranti
     topic, payload, at = doc["t"], base64.b64decode(doc["p"]), datetime.fromisoformat(doc["at"])
     quarantined = None
     if "q" in doc:
-        device_id, reason, detail = doc["q"]
-        quarantined = QuarantineItem(topic, device_id, reason, detail, payload, at)
+        device_id, reason, detail, *rest = doc["q"]  # files of earlier versions have no ``suppressed``
+        quarantined = QuarantineItem(topic, device_id, reason, detail, payload, at, bool(rest and rest[0]))
     return topic, payload, at, [_decode_record(r) for r in doc["rec"]], quarantined
 
 

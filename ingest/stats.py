@@ -66,7 +66,10 @@ class IngestStats:
     spooled: int = 0
     replayed: int = 0
     rejected_batches: int = 0
+    rebirths_requested: int = 0
     quarantined: Counter[str] = field(default_factory=Counter)
+    #: Quarantined messages over the per-device rate: counted (``quarantine_suppressed``), not stored in full.
+    suppressed: Counter[str] = field(default_factory=Counter)
     commit_seconds: Histogram = field(default_factory=lambda: Histogram(LATENCY_BUCKETS))
     ack_lag_seconds: Histogram = field(default_factory=lambda: Histogram(LATENCY_BUCKETS))
     batch_messages: Histogram = field(default_factory=lambda: Histogram(BATCH_BUCKETS))
@@ -77,13 +80,19 @@ class IngestStats:
         """Connections after the first one."""
         return max(self.connects - 1, 0)
 
-    def quarantine(self, reason: str) -> None:
+    def quarantine(self, reason: str, *, suppressed: bool = False) -> None:
         with self._lock:
             self.quarantined[reason] += 1
+            if suppressed:
+                self.suppressed[reason] += 1
 
     def quarantined_snapshot(self) -> dict[str, int]:
         with self._lock:
             return dict(self.quarantined)
+
+    def suppressed_snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.suppressed)
 
     def observe_commit(self, messages: int, seconds: float) -> None:
         self.commits += 1

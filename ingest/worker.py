@@ -23,7 +23,16 @@ longer than the broker's queue can hold, the worker can spool (``IngestSettings.
 spool is replayed through the same idempotent write when the database is back (see ``ingest.spool``).
 
 Sparkplug B (``spBv1.0/#``) is decoded statefully, so it is subscribed without a shared group and by one
-worker only (``IngestSettings.sparkplug``; the service gives it to slot 0).
+worker only (``IngestSettings.sparkplug``; the service gives it to slot 0). Its state is stored with each
+batch and loaded after a restart; a message that needs a BIRTH the worker has not seen makes it ask the edge
+node to rebirth (``NCMD`` ``Node Control/Rebirth``, at most once per ``rebirth_every_s`` per node), the one
+topic the ingest account may write.
+
+The shared group's name is derived from a secret (``mqtt_auth.share_group_name``): the broker's ACL cannot
+refuse a device's SUBSCRIBE, and a device that joined the workers' group would make the broker drop every
+message it handed to that device. On connect the worker also leaves the group names it may have joined
+before (the bare label of earlier versions, and the group of ``previous_share_secret`` after a rotation),
+since a persistent session keeps its subscriptions.
 """
 
 from __future__ import annotations
@@ -44,17 +53,37 @@ from paho.mqtt.properties import Properties
 
 from ingest import batch as batches
 from ingest.batch import OUTAGE_ERRORS, Batch, Message
+from ingest.decoders.sparkplug import REBIRTH_METRIC, DataType, Metric, encode_payload
+from ingest.decoders.sparkplug import topic as sparkplug_topic
 from ingest.decoding import MessageDecoder, Outcome
 from ingest.handoff import BufferedClient, Inbox, ack_in_order
 from ingest.metrics import MetricsServer, StatsCollector, build_registry
 from ingest.spool import Spool, SpoolError, encode_line
 from ingest.stats import IngestStats
+from kipsense import mqtt_auth
 from kipsense.settings import IngestSettings, MqttSettings
 from store.db import connect
 
 log = logging.getLogger(__name__)
 
 _MAX_BACKOFF_S = 10.0
+
+
+def share_groups(settings: IngestSettings, mqtt_settings: MqttSettings) -> tuple[str, list[str]]:
+    """(the group to join, groups to leave) for these settings; ``ValueError`` without a secret."""
+    secret = settings.share_secret or mqtt_settings.password
+    if secret is None:
+        raise ValueError(
+            "the ingest shared subscription needs a secret: set KIPSENSE_INGEST_SHARE_SECRET or the MQTT password"
+        )
+    label = settings.share_group
+    group = mqtt_auth.share_group_name(label, secret.get_secret_value())
+    retired = [label]
+    if settings.previous_share_secret is not None:
+        previous = mqtt_auth.share_group_name(label, settings.previous_share_secret.get_secret_value())
+        if previous != group:
+            retired.append(previous)
+    return group, retired
 
 
 class IngestWorker:
@@ -77,8 +106,11 @@ class IngestWorker:
         self.client_id = client_id
         self.stats = stats or IngestStats()
         self._on_commit = on_commit
+        self._share_group, self._retired_groups = share_groups(settings, mqtt_settings)
         self._inbox: Inbox[Message] = Inbox(settings.queue_size)
         self._decoder = MessageDecoder(settings)
+        self._rebirth_sent: dict[tuple[str, str], float] = {}
+        self._write_options = batches.WriteOptions(keep_bytes=settings.quarantine_keep_bytes)
         self._spool = (
             Spool(settings.spool_dir / client_id, max_bytes=settings.spool_max_bytes) if settings.spool_dir else None
         )
@@ -140,11 +172,19 @@ class IngestWorker:
         client.on_subscribe = self._on_subscribe
         return client
 
+    @property
+    def share_group(self) -> str:
+        """The shared-subscription group this worker joins (secret-derived)."""
+        return self._share_group
+
     def _subscriptions(self) -> list[tuple[str, int]]:
-        topics = [(f"$share/{self._settings.share_group}/{t}", 1) for t in self._settings.topics]
+        topics = [(f"$share/{self._share_group}/{t}", 1) for t in self._settings.topics]
         if self._settings.sparkplug:
             topics += [(t, 1) for t in self._settings.sparkplug_topics]
         return topics
+
+    def _retired_subscriptions(self) -> list[str]:
+        return [f"$share/{g}/{t}" for g in self._retired_groups for t in self._settings.topics]
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         try:
@@ -154,6 +194,9 @@ class IngestWorker:
             with self._gen_lock:
                 self._generation += 1
             client.subscribe(self._subscriptions())
+            if flags.session_present:
+                # Joined first, left second: the worker is never without a subscription in between.
+                client.unsubscribe(self._retired_subscriptions())
             self.stats.connects += 1
             self.connected.set()
             log.info("%s connected (session present: %s)", self.client_id, flags.session_present)
@@ -350,7 +393,9 @@ class IngestWorker:
                 self._oldest_held = msg.received_mono
             batch.add(msg)
             if msg.outcome.quarantined is not None:
-                self.stats.quarantine(msg.outcome.quarantined.reason)
+                self.stats.quarantine(msg.outcome.quarantined.reason, suppressed=msg.outcome.quarantined.suppressed)
+            if msg.outcome.rebirth is not None:
+                self._request_rebirth(*msg.outcome.rebirth)
 
     def _take(self, state: _WriterState, room: int) -> bool:
         """Move up to ``room`` queued messages to ``state.retry``; False when there is nothing to take now."""
@@ -370,9 +415,41 @@ class IngestWorker:
         state.retry.extend(inbox.take(room))
         return True
 
+    def _request_rebirth(self, group: str, edge_node: str) -> None:
+        """Ask an edge node to publish its BIRTH again (Sparkplug B host application duty), rate-limited."""
+        now = time.monotonic()
+        last = self._rebirth_sent.get((group, edge_node))
+        if last is not None and now - last < self._settings.rebirth_every_s:
+            return
+        if len(self._rebirth_sent) >= 10_000:  # bounded: forget requests whose interval has passed
+            every = self._settings.rebirth_every_s
+            self._rebirth_sent = {k: t for k, t in self._rebirth_sent.items() if now - t < every}
+        self._rebirth_sent[(group, edge_node)] = now
+        payload = encode_payload([Metric(REBIRTH_METRIC, True, DataType.BOOLEAN)], timestamp_ms=int(time.time() * 1000))
+        info = self._client.publish(sparkplug_topic(group, "NCMD", edge_node), payload, qos=0)
+        self.stats.rebirths_requested += 1
+        log.info("%s: asked edge node %s/%s to rebirth (rc %s)", self.client_id, group, edge_node, info.rc)
+
+    def _options(self, messages: Sequence[Message]) -> batches.WriteOptions:
+        # A node whose alias tables changed in this batch is stored whole; for the others only ``seq`` moves.
+        touched: set[str] = set()
+        reborn: set[str] = set()
+        for m in messages:
+            if m.outcome is not None and (node := m.outcome.sparkplug_node) is not None:
+                touched.add(node)
+                if m.outcome.sparkplug_tables:
+                    reborn.add(node)
+        if not touched:
+            return self._write_options
+        return batches.WriteOptions(
+            self._write_options.keep_bytes,
+            self._decoder.sparkplug_snapshot(reborn),
+            self._decoder.sparkplug_seqs(touched - reborn),
+        )
+
     def _commit(self, conn: psycopg.Connection[Any], messages: Sequence[Message]) -> None:
         started = time.perf_counter()
-        result = batches.commit(conn, messages, worker=self.client_id)
+        result = batches.commit(conn, messages, worker=self.client_id, options=self._options(messages))
         self.stats.observe_commit(len(messages), time.perf_counter() - started)
         self.stats.rows += result.inserted
         self.stats.duplicate_rows += result.offered - result.inserted
@@ -427,7 +504,7 @@ class IngestWorker:
                 msg.outcome = Outcome(records, quarantined)
                 messages.append(msg)
             started = time.perf_counter()
-            result = batches.commit(conn, messages, worker=self.client_id)
+            result = batches.commit(conn, messages, worker=self.client_id, options=self._write_options)
             self.stats.observe_commit(len(messages), time.perf_counter() - started)
             self.stats.rows += result.inserted
             self.stats.duplicate_rows += result.offered - result.inserted

@@ -133,7 +133,7 @@ def default_api_workers() -> int:
 def cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from api.main import create_app, freeze_startup_heap
+    from api.main import create_app, freeze_startup_heap, server_options
     from kipsense.settings import ApiSettings, MqttSettings
     from store import migrate
 
@@ -145,9 +145,17 @@ def cmd_api(args: argparse.Namespace) -> int:
     if workers == 1:
         app = create_app(settings=settings, database_url=url, mqtt=MqttSettings())
         freeze_startup_heap()
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        uvicorn.run(app, host=host, port=port, log_level="info", **server_options(settings))
     else:  # each worker process builds its own app (and pool) from the environment this one has filled
-        uvicorn.run("api.main:app_from_env", factory=True, workers=workers, host=host, port=port, log_level="info")
+        uvicorn.run(
+            "api.main:app_from_env",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level="info",
+            **server_options(settings),
+        )
     return 0
 
 

@@ -269,12 +269,15 @@ def redeem_claim(
 
 
 def sync_broker(conn: psycopg.Connection[Any], mqtt: MqttSettings) -> int:
-    """Make the broker's device entries equal the registry's (service users are kept); returns device count."""
+    """Make the broker's device entries equal the registry's (service users are kept) and its ACL the current
+    one; returns the device count."""
     if mqtt.password_file is None:
         raise ProvisioningError("KIPSENSE_MQTT_PASSWORD_FILE is not set")
     hashes = store_devices.password_hashes(conn)
     current = mqtt_auth.read_users(mqtt.password_file)
     services = {u: h for u, h in current.items() if u.startswith(mqtt_auth.INGEST_USER_PREFIX)}
     mqtt_auth.replace_all(mqtt.password_file, {**services, **hashes})
+    if mqtt.acl_file is not None:
+        mqtt_auth.write_acl(mqtt.acl_file)  # the ACL rules of this version (an upgrade may have changed them)
     mqtt_auth.reload_broker(mqtt.pid_file)
     return len(hashes)

@@ -11,6 +11,9 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: Bytes of a refused message's payload kept in quarantine (the full size and SHA-256 are always kept).
+QUARANTINE_KEEP_BYTES = 4096
+
 _PLACEHOLDERS = {"", "changeme", "password", "secret", "admin", "mosquitto", "postgres"}
 
 
@@ -51,7 +54,16 @@ class IngestSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KIPSENSE_INGEST_", extra="ignore")
 
     topics: list[str] = ["sensors/+/+"]
-    share_group: str = "ingest"
+    share_group: str = Field(
+        default="ingest",
+        description="label of the workers' shared subscription; the group joined is <label>-<HMAC of the secret>",
+    )
+    share_secret: SecretStr | None = Field(
+        default=None, description="secret the group name is derived from; default: the ingest MQTT password"
+    )
+    previous_share_secret: SecretStr | None = Field(
+        default=None, description="after rotating the secret: the old one, whose group the workers leave"
+    )
     client_id: str | None = Field(default=None, description="fixed id of this worker's persistent session")
     batch_rows: int = Field(default=5_000, ge=1)
     flush_ms: int = Field(default=50, ge=1)
@@ -64,11 +76,21 @@ class IngestSettings(BaseSettings):
     device_cache_s: float = Field(default=5.0, ge=0)
     sparkplug: bool = Field(default=True, description="subscribe spBv1.0/# (one worker only: decoding is stateful)")
     sparkplug_topics: list[str] = ["spBv1.0/#"]
+    rebirth_every_s: float = Field(
+        default=10.0, gt=0, description="at most one Sparkplug rebirth request per edge node in this time"
+    )
+    quarantine_keep_bytes: int = Field(default=QUARANTINE_KEEP_BYTES, ge=0, description="payload prefix kept")
+    quarantine_per_minute: float = Field(
+        default=60.0, gt=0, description="quarantine rows stored per device per minute; the rest are counted"
+    )
+    quarantine_burst: int = Field(default=120, ge=1, description="rows a device may have stored in a burst")
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=0, ge=0, le=65_535, description="Prometheus /metrics; 0 = off; +slot each")
     spool_dir: Path | None = Field(default=None, description="local spool for long DB outages; None = off")
     spool_after_s: float = Field(default=60.0, ge=0, description="outage length before batches are spooled")
     spool_max_bytes: int = Field(default=10 * 1024**3, ge=1)
+
+    _check_secrets = field_validator("share_secret", "previous_share_secret")(_refuse_placeholder)
 
 
 class ScorerSettings(BaseSettings):
@@ -93,6 +115,20 @@ class ApiSettings(BaseSettings):
     cors_origins: list[str] = []
     max_points: int = Field(default=5_000, ge=1)
     max_range_days: float = Field(default=400.0, gt=0)
+    trusted_proxies: list[str] = Field(
+        default=[],
+        description="addresses (or networks) of reverse proxies whose X-Forwarded-For/-Proto are believed;"
+        " none by default, so a client cannot choose the address its failed attempts are counted under",
+    )
+
+
+class LakeSettings(BaseSettings):
+    """Where the analytics lake lives and how far behind the database its export stays."""
+
+    model_config = SettingsConfigDict(env_prefix="KIPSENSE_LAKE_", extra="ignore")
+
+    root: Path = Path(".local/lake")
+    lag_s: float = Field(default=60.0, ge=0, description="the export leaves rows younger than this for the next run")
 
 
 class NotifyLinkSettings(BaseSettings):

@@ -92,13 +92,15 @@ def score_chunk(detector: BaseDetector, X: FloatArray, times: FloatArray, state:
         X1 = X[:, 0] if X.shape[1] == 1 else X
         return detector.score_stream(X1, state, times=times)
     if isinstance(detector, StreamingDetector):
+        if getattr(detector, "uses_times", False):  # phases from timestamps (seasonal baseline)
+            return detector.score_stream(X, state, times=times)  # type: ignore[call-arg]
         return detector.score_stream(X, state)
     return detector.decision_function(X), {}
 
 
 def initial_state(detector: BaseDetector) -> State:
     if isinstance(detector, StreamingDetector | TimedStreamingDetector):
-        return detector.init_state()
+        return detector.start_state()
     return {}
 
 

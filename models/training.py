@@ -36,6 +36,23 @@ DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
     "cycler": ("voltage", "current", "temperature"),
 }
 
+#: The recommended detector per device kind, used when a request names none: the multivariate process monitor for
+#: process lines, the streaming univariate monitor for the channels of every other kind.
+DEFAULT_DETECTORS: dict[str, str] = {
+    "process": "process_monitor",
+    "dust": "stream_monitor",
+    "met": "stream_monitor",
+    "cycler": "stream_monitor",
+}
+
+
+def default_detector(kind: str, columns: tuple[str, ...] = ()) -> str | None:
+    """The recommended detector for a request that names none: one named column is a single series
+    (``stream_monitor`` whatever the kind); otherwise the kind's own recommendation (None when it has none)."""
+    if len(columns) == 1:
+        return "stream_monitor"
+    return DEFAULT_DETECTORS.get(kind)
+
 
 class TrainingError(ValueError):
     """The request cannot produce a model (no data, bad columns, detector refuses the data)."""

@@ -35,6 +35,7 @@ from simulators.episodes import EmissionModel, Episode, ScheduledEpisode, random
 from simulators.faults import FaultInjector, FaultRate, FaultSpec
 from simulators.frames import DustFrame, MetFrame, concat_frames
 from simulators.mobile import Fleet
+from simulators.realism import Realism, RealismSpec
 from simulators.sensor import SensorModel
 from simulators.site import SiteLayout, build_layout
 from simulators.truth import episode_truth
@@ -61,6 +62,9 @@ class DustNetworkConfig:
     random_episodes_per_day: float = 2.0
     faults: FaultSpec = field(default_factory=FaultSpec)
     utc_offset_h: float = 2.0
+    #: Properties of real data (drift, daily cycle, lasting level shifts, flat stretches, quantised values,
+    #: irregular sampling) laid over the PM channels; ``None`` keeps the idealised sensors.
+    realism: RealismSpec | None = None
 
 
 class DustNetwork:
@@ -136,6 +140,9 @@ class _Run:
             Steer(ep.start_ms, ep.end_ms, float(self.emission.best_from_deg[ep.source_index])) for ep in self.explicit
         )
         self.faults = FaultInjector(cfg.faults, cfg.seed, self.device_ids, self.start_ms, step_ms)
+        self.realism = (
+            Realism(cfg.realism, cfg.seed, self.device_ids, self.start_ms) if cfg.realism is not None else None
+        )
         self._truth_cache: dict[str, tuple[TruthEvent, ...]] = {}
 
     def _schedule_explicit(self) -> Iterator[ScheduledEpisode]:
@@ -155,8 +162,15 @@ class _Run:
         base_q, epi_q = self.emission.emissions(t_ms, wx.wind_speed, wx.local_hour, wx.weekday, episodes)
         mob_x, mob_y = self.fleet.positions(t_ms)
         readings = self.sensors.readings(t_ms, wx, base_q, epi_q, mob_x, mob_y)
+        normal_truth: tuple[TruthEvent, ...] = ()
+        if self.realism is not None:
+            for channel in ("pm1", "pm25", "pm10"):
+                values, present, events = self.realism.apply(t_ms, getattr(readings, channel))
+                setattr(readings, channel, np.maximum(values, 0.0))
+            readings.present &= present
+            normal_truth = tuple(events)
         faulted, fault_truth = self.faults.apply(t_ms, readings)
-        truth = self._episode_truth(episodes, t0, t1) + fault_truth
+        truth = self._episode_truth(episodes, t0, t1) + fault_truth + normal_truth
         return DustFrame(
             device_ids=self.device_ids,
             times=t_ms.astype("datetime64[ms]"),

@@ -26,9 +26,11 @@ from enum import StrEnum
 from typing import Any, Final
 
 import numpy as np
+from google.protobuf.message import DecodeError as ProtobufDecodeError  # type: ignore[import-untyped,unused-ignore]
 from numpy.typing import NDArray
 
-from ingest.decoders.sparkplug import DataType, Metric, encode_payload
+from ingest.decoders.sparkplug import REBIRTH_METRIC, DataType, Metric, encode_payload
+from ingest.decoders.sparkplug.schema import payload_class
 from simulators.cycler.frame import FLOAT_FIELDS, CyclerFrame
 from simulators.frames import DustFrame
 from simulators.process.frame import ProcessFrame
@@ -304,6 +306,18 @@ def sparkplug_data(values: Sequence[float], *, timestamp_ms: int, seq: int) -> b
     """NDATA: the sent values by alias only (a NaN is a value that was not sent and is left out)."""
     metrics = [Metric(None, v, alias=i + 1) for i, v in enumerate(values) if v == v]
     return encode_payload(metrics, timestamp_ms=timestamp_ms, seq=seq)
+
+
+def is_rebirth_request(payload: bytes) -> bool:
+    """True for an NCMD payload carrying ``Node Control/Rebirth`` = true (anything unreadable is not one)."""
+    try:
+        message = payload_class().FromString(payload)
+    except ProtobufDecodeError:
+        return False
+    return any(
+        m.name == REBIRTH_METRIC and m.WhichOneof("value") == "boolean_value" and m.boolean_value
+        for m in message.metrics
+    )
 
 
 def sparkplug_death(bd_seq: int) -> bytes:

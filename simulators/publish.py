@@ -25,7 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.decoders.sparkplug import topic as sparkplug_topic
 from kipsense.settings import MqttSettings
-from simulators.encoders import sparkplug_birth, sparkplug_data, sparkplug_death
+from simulators.encoders import is_rebirth_request, sparkplug_birth, sparkplug_data, sparkplug_death
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,7 @@ class _Connection:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
         self._client = client
         client.connect_async(mqtt_settings.host, mqtt_settings.port, keepalive=30)
         client.loop_start()
@@ -74,6 +75,9 @@ class _Connection:
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         self.connected.clear()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        """Messages to this device (none unless a subclass subscribes)."""
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
         with self._acked:
@@ -106,6 +110,10 @@ class _Connection:
             log.warning("%s: %d messages not acknowledged before disconnect", self.device_id, self._sent - self._done)
         self._client.disconnect()
         self._client.loop_stop()
+        # paho keeps its wake-up socket pair until garbage collection (a ResourceWarning whenever that runs).
+        reset = getattr(self._client, "_reset_sockets", None)
+        if reset is not None:
+            reset()
 
 
 class DeviceClient(_Connection):
@@ -124,6 +132,9 @@ class SparkplugNode(_Connection):
     the same ``bdSeq`` is the connection's MQTT will, and is sent explicitly on a clean stop. Rows that come
     while the node is offline are not sent (Sparkplug data is current state, not history). Messages use
     QoS 1 rather than the specification's QoS 0, so the platform's persistent ingest sessions keep them.
+
+    Like a real edge node it subscribes to its ``NCMD`` topic and answers ``Node Control/Rebirth`` = true:
+    the next row goes out as NBIRTH again (same ``bdSeq``, since the MQTT session is the same; ``seq`` 0).
     """
 
     def __init__(
@@ -136,7 +147,24 @@ class SparkplugNode(_Connection):
         self._seq = 0
         self._born = False
         self._state = threading.Lock()
+        self.rebirths = 0
         super().__init__(mqtt_settings, node_id, password, will=(self._topic("NDEATH"), sparkplug_death(self._bd_seq)))
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if not reason.is_failure:
+            client.subscribe(self._topic("NCMD"), qos=0)
+        super()._on_connect(client, userdata, flags, reason, props)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            if not is_rebirth_request(bytes(msg.payload)):
+                return
+            with self._state:
+                self._born = False  # the next row is an NBIRTH
+                self.rebirths += 1
+            log.info("%s: rebirth requested", self.device_id)
+        except Exception:  # a callback must never raise: it would stop paho's network loop
+            log.exception("NCMD handling failed")
 
     def _topic(self, message_type: str) -> str:
         return sparkplug_topic(self.group, message_type, self._node_id)

@@ -44,3 +44,15 @@ def hypertable_bytes(conn: Conn, table: str) -> int:
     if row is None or row["b"] is None:
         raise ValueError(f"{table!r} is not a hypertable")
     return int(row["b"])
+
+
+def table_bytes(conn: Conn, table: str) -> int:
+    """On-disk size of ``table`` with indexes and TOAST: its chunks' too when it is a hypertable."""
+    row = conn.execute(
+        "SELECT coalesce(hypertable_size(c.oid), pg_total_relation_size(c.oid)) AS b FROM pg_class c"
+        " WHERE c.oid = to_regclass(%s)",
+        (table,),
+    ).fetchone()
+    if row is None or row["b"] is None:
+        raise ValueError(f"no table {table!r}")
+    return int(row["b"])

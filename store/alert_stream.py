@@ -12,11 +12,14 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 Conn = psycopg.Connection[Any]
 TOPICS = ("alert", "incident")
+#: Notified (empty payload) in the transaction of every new event; the trigger of migration 0004 uses it too.
+CHANNEL = "kipsense_stream"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +42,19 @@ def append(conn: Conn, *, topic: str, ref_id: int, site_id: str, kind: str, data
         "INSERT INTO stream_events (topic, ref_id, site_id, kind, data) VALUES (%s, %s, %s, %s, %s)",
         (topic, ref_id, site_id, kind, Jsonb(data)),
     )
-    conn.execute("SELECT pg_notify('kipsense_stream', '')")
+    conn.execute("SELECT pg_notify(%s, '')", (CHANNEL,))
+
+
+def listen(url: str, *, application_name: str) -> Conn:
+    """A dedicated autocommit connection listening for new events (see :func:`wait`); the caller closes it."""
+    conn = psycopg.connect(url, autocommit=True, application_name=application_name)
+    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
+    return conn
+
+
+def wait(conn: Conn, *, timeout: float) -> bool:
+    """Block until a notification arrives on a :func:`listen` connection (True) or ``timeout`` passes (False)."""
+    return any(True for _ in conn.notifies(timeout=timeout, stop_after=1))
 
 
 def after(conn: Conn, *, after_id: int, sites: list[str] | None = None, limit: int = 500) -> list[StreamEvent]:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from api.deps import ConnDep, Operator, Reader, site_scope
 from api.fastjson import check_same_fields, json_response
+from api.inputs import MAX_ID, Instant
 from api.schemas import (
     AlertAction,
     AlertAssign,
@@ -52,10 +52,10 @@ def list_alerts(
     type: str | None = None,
     device_id: str | None = None,
     site_id: str | None = None,
-    incident_id: Annotated[int | None, Query(ge=1)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    cursor: Annotated[int | None, Query(ge=1)] = None,
+    incident_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
+    cursor: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Response:
     """Alerts, newest first, filtered by status, severity, type, device, site, incident and time; page with `cursor`.

@@ -17,7 +17,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
 
 from api.deps import ConnDep, require, site_scope
-from api.routes.field import CredentialsPublic, MqttDep, check_site, credentials_public
+from api.inputs import RequestBody
+from api.routes.field import CredentialsPublic, MqttDep, check_site, credentials_public, id_not_available
 from kipsense import provisioning
 from kipsense.provisioning import ProvisioningError
 from kipsense.records import DeviceKind
@@ -35,7 +36,7 @@ MAX_FAILURES = 10
 FAILURE_WINDOW = timedelta(minutes=10)
 
 
-class ClaimCreate(BaseModel):
+class ClaimCreate(RequestBody):
     """The device the code is for: registered now if new, else it gets a fresh credential on redemption."""
 
     device_id: str = Field(max_length=200)
@@ -96,13 +97,17 @@ def create_claim(body: ClaimCreate, request: Request, conn: ConnDep, key: FieldK
     existing = store_devices.get(conn, device_id=body.device_id)
     scope = site_scope(key)
     if existing is not None and scope is not None and existing.site_id not in scope:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"device {body.device_id!r} belongs to another site")
+        # the same answer as creating a device with a taken id: nothing about which site has it
+        raise id_not_available(body.device_id)
     spec = body.model_dump(exclude={"valid_for_s"})
     try:
         claim, code = provisioning.create_claim(
             conn, created_by=f"key:{key.key_id}:{key.name}", valid_for=timedelta(seconds=body.valid_for_s), **spec
         )
-    except (ProvisioningError, DeviceExistsError) as exc:
+    except DeviceExistsError:
+        conn.rollback()
+        raise id_not_available(body.device_id) from None
+    except ProvisioningError as exc:
         conn.rollback()
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     qr = str(request.url_for("claim_qr", code=code))

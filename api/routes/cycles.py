@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi import APIRouter, HTTPException, status
 
 from api.deps import Analyst, ConnDep, LimitsDep, site_scope
+from api.inputs import Instant
 from api.schemas import CyclePublic, CyclesPublic
 from models.cycler.features import cycle_features
 from models.cycler.samples import ChannelSamples
@@ -27,8 +28,8 @@ def cycles(
     conn: ConnDep,
     key: Analyst,
     limits: LimitsDep,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: Instant | None = None,
+    end: Instant | None = None,
 ) -> CyclesPublic:
     """Per-cycle capacities, efficiencies, resistance and temperature of a cycler channel (default: last 7 days)."""
     device = store_devices.get(conn, device_id=device_id)

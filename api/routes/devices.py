@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from api.deps import ConnDep, LimitsDep, Reader, SettingsDep, site_scope
 from api.fastjson import check_same_fields, json_response
+from api.inputs import Instant
 from api.schemas import (
     BucketPublic,
     DeviceHealthPublic,
@@ -100,8 +101,8 @@ def track(
     key: Reader,
     settings: SettingsDep,
     limits: LimitsDep,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: Instant | None = None,
+    end: Instant | None = None,
 ) -> TrackPublic:
     """Positions of a mobile sensor over a bounded range (default: the last hour), averaged to a point limit."""
     device = _visible(conn, key, device_id)
@@ -126,8 +127,8 @@ def readings(
     key: Reader,
     settings: SettingsDep,
     metric: str = "pm10",
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: Instant | None = None,
+    end: Instant | None = None,
     bucket_s: Annotated[int | None, Query(ge=1, le=86_400 * 31)] = None,
 ) -> Response:
     """Time-bucketed aggregates over a bounded range (default: the last hour)."""

@@ -46,7 +46,7 @@ def report(
     key: Analyst,
     year: Annotated[int, Query(ge=1970, le=9998)],
     limits: Annotated[str, Query(description="limit set: current (2008/50/EC) or 2030 ((EU) 2024/2881)")] = "current",
-    tz: Annotated[str, Query(description="IANA time zone of the calendar days")] = "UTC",
+    tz: Annotated[str, Query(max_length=64, description="IANA time zone of the calendar days")] = "UTC",
     format: Literal["json", "csv"] = "json",
 ) -> ExceedancesPublic | Response:
     """Valid days and daily-limit exceedance days per fixed dust station for one calendar year."""

@@ -1,7 +1,8 @@
 """Field work on devices: provision, update, rotate, revoke, retire; health, tracks and co-location checks.
 
 A field key acts only on devices of its own sites: another site's device is reported as absent (404), and
-provisioning into or moving a device to another site is forbidden (403).
+provisioning into or moving a device to another site is forbidden (403). Device ids are global, so creating a
+device whose id is taken anywhere is refused (409) with "not available" and nothing about where it is.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, Field
 
 from api.deps import ConnDep, Reader, require, site_scope
+from api.inputs import Instant, RequestBody
 from kipsense import provisioning
 from kipsense.provisioning import Credentials, ProvisioningError
 from kipsense.records import DeviceKind
@@ -35,7 +37,7 @@ def get_mqtt(request: Request) -> MqttSettings:
 MqttDep = Annotated[MqttSettings, Depends(get_mqtt)]
 
 
-class DeviceCreate(BaseModel):
+class DeviceCreate(RequestBody):
     device_id: str = Field(description="becomes the MQTT username: 1-63 of a-z, 0-9, '-', '_'", max_length=200)
     kind: DeviceKind
     site_id: str = "park"
@@ -47,7 +49,7 @@ class DeviceCreate(BaseModel):
     firmware: str | None = Field(default=None, max_length=100)
 
 
-class DeviceUpdate(BaseModel):
+class DeviceUpdate(RequestBody):
     """Only the fields sent are changed; ``null`` clears an optional one."""
 
     site_id: str | None = None
@@ -181,9 +183,15 @@ def visible_device(conn: ConnDep, key: ApiKey, device_id: str) -> Device:
     return device
 
 
-def _refused(exc: Exception) -> HTTPException:
-    code = status.HTTP_409_CONFLICT if isinstance(exc, DeviceExistsError) else status.HTTP_422_UNPROCESSABLE_CONTENT
-    return HTTPException(code, str(exc))
+def id_not_available(device_id: str) -> HTTPException:
+    """409 for an id that is taken: ids are global, so this much shows, but never where or by whom."""
+    return HTTPException(status.HTTP_409_CONFLICT, f"device id {device_id!r} is not available")
+
+
+def _refused(exc: Exception, device_id: str) -> HTTPException:
+    if isinstance(exc, DeviceExistsError):
+        return id_not_available(device_id)
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
 
 
 @router.post("/devices", response_model=CredentialsPublic, status_code=status.HTTP_201_CREATED)
@@ -194,7 +202,7 @@ def create_device(body: DeviceCreate, conn: ConnDep, key: FieldKey, mqtt: MqttDe
         creds = provisioning.create_device(conn, mqtt, **body.model_dump())
     except (ProvisioningError, DeviceExistsError) as exc:
         conn.rollback()
-        raise _refused(exc) from None
+        raise _refused(exc, body.device_id) from None
     return credentials_public(creds)
 
 
@@ -211,7 +219,7 @@ def update_device(device_id: str, body: DeviceUpdate, conn: ConnDep, key: FieldK
     try:
         return device_public(provisioning.update_device(conn, device_id=device_id, changes=changes))
     except ProvisioningError as exc:
-        raise _refused(exc) from None
+        raise _refused(exc, device_id) from None
 
 
 @router.post("/devices/{device_id}/rotate", response_model=CredentialsPublic)
@@ -221,7 +229,7 @@ def rotate(device_id: str, conn: ConnDep, key: FieldKey, mqtt: MqttDep) -> Crede
     try:
         return credentials_public(provisioning.rotate(conn, mqtt, device_id=device_id))
     except ProvisioningError as exc:
-        raise _refused(exc) from None
+        raise _refused(exc, device_id) from None
 
 
 @router.post("/devices/{device_id}/revoke", response_model=FieldDevicePublic)
@@ -280,8 +288,8 @@ def track(
     device_id: str,
     conn: ConnDep,
     key: Reader,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: Instant | None = None,
+    end: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=50_000)] = 10_000,
 ) -> TrackPublic:
     """A mobile sensor's positions with their zones (default: the last hour)."""
@@ -300,7 +308,7 @@ def track(
 
 
 @router.get("/devices/{device_id}/colocation", response_model=ColocationListPublic)
-def colocation(device_id: str, conn: ConnDep, key: Reader, since: datetime | None = None) -> ColocationListPublic:
+def colocation(device_id: str, conn: ConnDep, key: Reader, since: Instant | None = None) -> ColocationListPublic:
     """Co-location checks the device took part in, newest first."""
     visible_device(conn, key, device_id)
     rows = store_tracks.checks(conn, device_id=device_id, since=since)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 
 from api.deps import ConnDep, Reader, site_scope
+from api.inputs import MAX_ID, Instant
 from api.schemas import AlertPublic, IncidentDetailPublic, IncidentPublic, IncidentsPublic
 from store import alerts as store_alerts
 from store import incidents as store_incidents
@@ -21,8 +21,8 @@ def list_incidents(
     conn: ConnDep,
     key: Reader,
     status_: Annotated[Literal["open", "closed"] | None, Query(alias="status")] = None,
-    since: datetime | None = None,
-    cursor: Annotated[int | None, Query(ge=1)] = None,
+    since: Instant | None = None,
+    cursor: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> IncidentsPublic:
     """Incidents, newest first; page with `cursor`."""

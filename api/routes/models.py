@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
 
 from api.deps import ConnDep, require
+from api.inputs import Instant, RequestBody
 from models.assessment import assess
 from models.training import TrainingError, TrainSpec, train
 from store import models as store_models
@@ -49,22 +50,22 @@ class ModelsPublic(BaseModel):
     data: list[ModelPublic]
 
 
-class ModelTrain(BaseModel):
+class ModelTrain(RequestBody):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")
     detector: str
     kind: Literal["dust", "met", "cycler", "process"]
     devices: list[str] = Field(min_length=1)
-    start: datetime
-    end: datetime
-    columns: list[str] = []
-    params: dict[str, Any] = {}
+    start: Instant
+    end: Instant
+    columns: list[str] = Field(default_factory=list)
+    params: dict[str, Any] = Field(default_factory=dict)
     exclude_truth: bool = True
     severity: Literal["info", "warning", "major", "critical"] = "warning"
 
 
-class ModelEvaluate(BaseModel):
-    start: datetime
-    end: datetime
+class ModelEvaluate(RequestBody):
+    start: Instant
+    end: Instant
     devices: list[str] | None = None
     kinds: list[str] | None = None
     tolerance_s: float = Field(default=0.0, ge=0)

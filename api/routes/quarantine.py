@@ -16,7 +16,9 @@ router = APIRouter(prefix="/quarantine", tags=["quarantine"])
 
 
 class QuarantinedPublic(BaseModel):
-    """One refused message; ``payload_b64`` is the exact bytes, ``payload_text`` a lossy UTF-8 preview."""
+    """One refused message; ``payload_b64`` is the kept prefix of the exact bytes (all of them unless
+    ``payload_truncated``), ``payload_bytes`` and ``payload_sha256`` describe the whole payload,
+    ``payload_text`` is a lossy UTF-8 preview."""
 
     quarantine_id: int
     received_at: datetime
@@ -28,12 +30,17 @@ class QuarantinedPublic(BaseModel):
     payload_b64: str
     payload_text: str
     payload_bytes: int
+    payload_sha256: str
+    payload_truncated: bool
 
 
 class QuarantinePublic(BaseModel):
+    """Rows, stored rows per reason, and messages per reason counted over a device's quarantine rate."""
+
     data: list[QuarantinedPublic]
     count: int
     by_reason: dict[str, int]
+    suppressed_by_reason: dict[str, int]
 
 
 @router.get("", response_model=QuarantinePublic)
@@ -57,8 +64,15 @@ def list_quarantine(
             worker=r.worker,
             payload_b64=base64.b64encode(bytes(r.payload)).decode(),
             payload_text=bytes(r.payload)[:2048].decode("utf-8", errors="replace"),
-            payload_bytes=len(r.payload),
+            payload_bytes=r.payload_size,
+            payload_sha256=bytes(r.payload_sha256).hex(),
+            payload_truncated=r.truncated,
         )
         for r in rows
     ]
-    return QuarantinePublic(data=data, count=len(data), by_reason=store_quarantine.counts_by_reason(conn))
+    return QuarantinePublic(
+        data=data,
+        count=len(data),
+        by_reason=store_quarantine.counts_by_reason(conn),
+        suppressed_by_reason=store_quarantine.suppressed_by_reason(conn),
+    )

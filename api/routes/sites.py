@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
 
 from api.deps import ConnDep, Reader, require, site_scope
+from api.inputs import RequestBody
 from api.routes.field import check_site
 from store import sites as store_sites
 from store.apikeys import ApiKey
@@ -37,13 +38,13 @@ class SitesPublic(BaseModel):
     data: list[SitePublic]
 
 
-class SiteCreate(BaseModel):
+class SiteCreate(RequestBody):
     site_id: str = Field(max_length=63)
     name: str = Field(max_length=200)
     boundary: Polygon | None = None
 
 
-class ZonePut(BaseModel):
+class ZonePut(RequestBody):
     name: str = Field(max_length=200)
     kind: str = Field(default="area", max_length=50)
     area: Polygon

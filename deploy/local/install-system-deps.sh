@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the local stack needs: PostgreSQL server + headers, the timescaledb extension,
-# Mosquitto + clients. Idempotent: a machine that already has everything is left alone and nothing needs root.
+# Mosquitto + clients, mdbtools (Arbin .res import). Idempotent: a machine that already has everything is left alone and nothing needs root.
 # TimescaleDB comes from apt when the distribution offers postgresql-<ver>-timescaledb; otherwise it is built
 # from Debian's own source package of the next release against the installed server, and the built tree is
 # cached outside the clone (KIPSENSE_BUILD_CACHE, default /var/cache/kipsense) so a second run is instant.
@@ -26,7 +26,8 @@ apt_install() {
 }
 
 missing=()
-for p in postgresql postgresql-contrib mosquitto mosquitto-clients; do
+# mdbtools: mdb-export reads Arbin .res cycler files (Microsoft Access databases).
+for p in postgresql postgresql-contrib mosquitto mosquitto-clients mdbtools; do
   have_pkg "$p" || missing+=("$p")
 done
 # A Python able to create virtual environments (pyenv and other builds ship venv; Debian's needs a package).

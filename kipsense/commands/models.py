@@ -2,9 +2,9 @@
 
 Example::
 
-    kipsense models train --name line1-pca --detector pca --devices line-1 --start 2024-05-01 --end 2024-05-08
-    kipsense models evaluate line1-pca --start 2024-05-08 --end 2024-05-15 --plots plots/
-    kipsense models activate line1-pca
+    kipsense models train --name line1 --detector process_monitor --devices line-1 --start 2024-05-01 --end 2024-05-02
+    kipsense models evaluate line1 --start 2024-05-02 --end 2024-05-15 --plots plots/
+    kipsense models activate line1
     kipsense models export --devices dust-01,dust-02 --columns pm10,rh --start 2024-05-01 --end 2024-05-02 \\
         --out dust.parquet
     kipsense models score --partition 0/2     # a streaming scorer for half of the devices
@@ -72,7 +72,7 @@ def _kind_of(conn: Any, devices: list[str]) -> str | None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from models.training import TrainingError, TrainSpec, train
+    from models.training import TrainingError, TrainSpec, default_detector, train
     from store.db import connect
 
     devices = [d for group in args.devices for d in group]
@@ -80,9 +80,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         kind = args.kind or _kind_of(conn, devices)
         if kind is None:
             return _fail("devices must exist and be of one kind (or give --kind)")
+        detector = args.detector or default_detector(kind, tuple(args.columns or ()))
+        if detector is None:
+            return _fail(f"give --detector for {kind} devices (a registry name, e.g. stream_monitor for one series)")
         spec = TrainSpec(
             name=args.name,
-            detector=args.detector,
+            detector=detector,
             kind=kind,
             devices=tuple(devices),
             start=args.start,
@@ -249,7 +252,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     q = msub.add_parser("train", help="fit a detector on stored normal history and register it")
     q.add_argument("--name", required=True)
-    q.add_argument("--detector", required=True, help="registry name: pca, dynamic_pca, ewma, cusum, iforest, ...")
+    q.add_argument(
+        "--detector",
+        help="registry name; default: stream_monitor for one column or a non-process kind, else process_monitor",
+    )
     q.add_argument("--devices", type=_csv, action="append", required=True, help="comma-separated (repeatable)")
     q.add_argument("--kind", choices=["dust", "met", "cycler", "process"], help="default: the devices' kind")
     q.add_argument("--columns", type=_csv, help="metrics or process tags (default per kind; all tags)")

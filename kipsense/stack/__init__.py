@@ -207,6 +207,8 @@ class LocalStack:
         if not mq.running():
             mq.write_config(mqtt_auth.hash_password(self._secret("ingest-password", create=True)))
             mq.start()
+        else:
+            mq.refresh_acl()  # a broker started by an earlier version gets the current ACL rules
 
     @staticmethod
     def _raced(exc: StackError, pg: LocalPostgres, mq: LocalMosquitto) -> list[str]:

@@ -143,8 +143,7 @@ class LocalMosquitto:
         limit = self.max_connections(self.open_file_limit())
         conf = _CONF.format(dir=self.dir, port=self.port, max_connections=limit) + self._tls_config(limit)
         (self.dir / "mosquitto.conf").write_text(conf)
-        self.acl_file.write_text(mqtt_auth.render_acl())
-        self.acl_file.chmod(0o600)  # Mosquitto warns about (and later releases refuse) a world-readable ACL
+        mqtt_auth.write_acl(self.acl_file)
         mqtt_auth.upsert_users(self.password_file, dict.fromkeys(mqtt_auth.ingest_usernames(), service_hash))
         self.user.chown(self.dir)
 
@@ -208,3 +207,10 @@ class LocalMosquitto:
 
     def reload(self) -> None:
         mqtt_auth.reload_broker(self.pid_file)
+
+    def refresh_acl(self) -> bool:
+        """Bring a running broker's ACL up to the current rules (rewrite and SIGHUP); True when it changed."""
+        if not mqtt_auth.write_acl(self.acl_file):  # written owned like the folder: the broker can read it
+            return False
+        self.reload()
+        return True

@@ -5,7 +5,11 @@
 - ``decision_function(X)`` returns one score per row, **higher = more anomalous**;
 - ``threshold_`` turns scores into flags (``predict``); deciding is separate from scoring;
 - streaming detectors keep explicit, JSON-serialisable state so that scoring a stream in chunks gives the
-  same scores as scoring it whole: ``scores, state = det.score_stream(X_chunk, state)``.
+  same scores as scoring it whole: ``scores, state = det.score_stream(X_chunk, state)``;
+- new data continues the training stream: ``fit(train)`` keeps the stream state after the training rows
+  (``stream_state_``) and ``decision_function``/``predict`` start from it (``start_state()``), so
+  ``fit(train).predict(test)`` scores ``test`` as the rows that follow ``train`` — windows are full and
+  charts sit where training left them. ``init_state()`` is the state before any sample at all.
 
 Serialisation: every fitted detector round-trips through ``to_state() -> dict`` and the classmethod
 ``from_state(d)``. The dict holds only strict-JSON content (numpy arrays are tagged lists, see
@@ -17,6 +21,9 @@ registered detector from such a dict.
 
 from __future__ import annotations
 
+import functools
+import json
+from collections.abc import Callable
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -130,31 +137,83 @@ class BaseDetector:
         return detector
 
 
+FitMethod = Callable[..., Any]
+
+
+def _keeping_stream_state(fit: FitMethod) -> FitMethod:
+    """``fit`` followed by keeping the stream state after the training rows (``stream_state_``).
+
+    Only the outermost ``fit`` of a class hierarchy does it (a subclass may finish fitting after calling
+    ``super().fit``). Rules fitted without data (``fit()``) keep nothing and start from ``init_state()``.
+    """
+
+    @functools.wraps(fit)
+    def wrapper(self: StreamingDetector, X: ArrayLike | None = None, *args: Any, **kwargs: Any) -> Any:
+        fitted = fit(self, X, *args, **kwargs)
+        if X is not None and getattr(type(self), "fit", None) is wrapper and hasattr(self, "threshold_"):
+            self.stream_state_ = self.score_stream(X, self.init_state())[1]
+        return fitted
+
+    wrapper.keeps_stream_state = True  # type: ignore[attr-defined]
+    return wrapper
+
+
 class StreamingDetector(BaseDetector):
-    """A detector that scores a stream chunk by chunk with explicit state."""
+    """A detector that scores a stream chunk by chunk with explicit state.
+
+    Every subclass's ``fit`` is wrapped so that, after fitting on ``X``, the state after scoring ``X`` as a
+    stream is kept as ``stream_state_`` (strict JSON, saved with the detector); scoring then continues from
+    it. Scoring the training rows once more is the price, paid once per fit.
+    """
+
+    #: The stream state after the training rows, kept by ``fit`` (absent for rules fitted without data).
+    stream_state_: State
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        fit = cls.__dict__.get("fit")
+        if fit is not None and not getattr(fit, "keeps_stream_state", False):
+            cls.fit = _keeping_stream_state(fit)  # type: ignore[method-assign]
 
     def init_state(self) -> State:  # pragma: no cover - interface
         """State before the first sample of a stream (JSON-serialisable)."""
         raise NotImplementedError
+
+    def start_state(self) -> State:
+        """State new data starts from: where the training rows left off, else ``init_state()``.
+
+        A fresh copy each time, so scoring never changes the fitted detector.
+        """
+        check_is_fitted(self)
+        kept = getattr(self, "stream_state_", None)
+        if kept is None:
+            return self.init_state()
+        copied: State = json.loads(json.dumps(kept))
+        return copied
 
     def score_stream(self, X: ArrayLike, state: State) -> tuple[FloatArray, State]:  # pragma: no cover
         """Scores of ``X`` continuing from ``state``, and the state after its last sample."""
         raise NotImplementedError
 
     def decision_function(self, X: ArrayLike) -> FloatArray:
-        """Scores of ``X`` as one whole stream starting from ``init_state()``."""
-        scores, _ = self.score_stream(X, self.init_state())
+        """Scores of ``X`` as the rows that follow the training data (from ``start_state()``)."""
+        scores, _ = self.score_stream(X, self.start_state())
         return scores
 
 
 class TimedStreamingDetector(BaseDetector):
     """A streaming detector whose windows are defined in time, not samples (irregular sampling, gaps).
 
-    ``times`` are epoch seconds, non-decreasing within and across chunks.
+    ``times`` are epoch seconds, non-decreasing within and across chunks. ``fit`` sees no times, so these
+    detectors (rules defined by their parameters) start every stream from ``init_state()``.
     """
 
     def init_state(self) -> State:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def start_state(self) -> State:
+        """State new data starts from: ``init_state()`` (see the class docstring)."""
+        return self.init_state()
 
     def score_stream(self, X: ArrayLike, state: State, *, times: ArrayLike) -> tuple[FloatArray, State]:
         raise NotImplementedError  # pragma: no cover - interface

@@ -2,6 +2,11 @@
 
 Both standardise every column with the mean and standard deviation of the training data and score a row
 with the largest chart statistic over its columns, in units of the chart's decision limit.
+
+They are textbook Phase II charts: the in-control mean is fixed at training. A series that drifts, has
+seasons or settles at a new level after a change keeps them signalling; for such data use
+``stream_monitor`` (:mod:`models.detectors.stream_monitor`), whose baseline forgets and which raises one
+alarm per change.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from models.detectors.base import (
 
 #: Rows per block of the vectorised CUSUM identity.
 _BLOCK = 1 << 14
+#: Rows scored first after a CUSUM signal (the stretch doubles up to ``_BLOCK`` while no signal comes).
+_FIRST_STEP = 16
 
 
 def _row_vector(values: object, n_features: int, name: str) -> FloatArray:
@@ -108,7 +115,9 @@ class CUSUMChart(StreamingDetector):
     ``S+_t = max(0, S+_{t-1} + z_t - k)`` and ``S-_t = max(0, S-_{t-1} - z_t - k)``. With
     ``C_t = S_0 + sum_{s<=t}(z_s - k)`` the reset-at-zero recursion equals
     ``S_t = C_t - min(0, min_{s<=t} C_s)``, computed with ``cumsum`` and ``minimum.accumulate``.
-    The score is the larger of both sides over all columns; it signals above ``h``.
+    The score is the larger of both sides over all columns; it signals above ``h``. With ``reset`` (the
+    default) every sum restarts at zero after a signalling row, as a chart is restarted once its signal is
+    handled: a lasting shift signals again every few rows (its run length), not on every row.
 
     Parameters
     ----------
@@ -116,6 +125,8 @@ class CUSUMChart(StreamingDetector):
         Allowance (reference value) in standard deviations, usually half the shift to detect.
     h : float
         Decision interval in standard deviations (``threshold_ = h``).
+    reset : bool
+        Restart both sums at zero after each signal (``False``: the sums keep growing through a shift).
 
     Examples
     --------
@@ -128,9 +139,10 @@ class CUSUMChart(StreamingDetector):
 
     name = "cusum"
 
-    def __init__(self, k: float = 0.5, h: float = 5.0) -> None:
+    def __init__(self, k: float = 0.5, h: float = 5.0, reset: bool = True) -> None:
         self.k = k
         self.h = h
+        self.reset = reset
 
     def fit(self, X: ArrayLike, y: ArrayLike | None = None) -> Self:
         """Learn the in-control mean and standard deviation of each column."""
@@ -156,10 +168,32 @@ class CUSUMChart(StreamingDetector):
         if Z.shape[0] == 0:
             return np.empty(0), {"pos": pos0.tolist(), "neg": neg0.tolist()}
         Z = (Z - self.mean_) / self.scale_
-        pos = reset_cumsum(Z - self.k, pos0)
-        neg = reset_cumsum(-Z - self.k, neg0)
-        scores = np.maximum(pos, neg).max(axis=1)
-        return scores, {"pos": pos[-1].tolist(), "neg": neg[-1].tolist()}
+        if not self.reset:
+            pos = reset_cumsum(Z - self.k, pos0)
+            neg = reset_cumsum(-Z - self.k, neg0)
+            scores = np.maximum(pos, neg).max(axis=1)
+            return scores, {"pos": pos[-1].tolist(), "neg": neg[-1].tolist()}
+        scores = np.empty(Z.shape[0])
+        lo, step = 0, _FIRST_STEP
+        # Vectorised between signals: score a stretch; at its first signal keep the rows up to it, restart
+        # the sums after it and go on. The stretch doubles while no signal comes (amortised linear time)
+        # and starts small again after one, so a run of signals costs about its own length.
+        while lo < Z.shape[0]:
+            hi = min(Z.shape[0], lo + step)
+            pos = reset_cumsum(Z[lo:hi] - self.k, pos0)
+            neg = reset_cumsum(-Z[lo:hi] - self.k, neg0)
+            block = np.maximum(pos, neg).max(axis=1)
+            signals = np.flatnonzero(block > self.h)
+            if signals.size == 0:
+                scores[lo:hi] = block
+                pos0, neg0 = pos[-1], neg[-1]
+                lo, step = hi, min(2 * step, _BLOCK)
+                continue
+            j = int(signals[0])
+            scores[lo : lo + j + 1] = block[: j + 1]
+            pos0, neg0 = np.zeros_like(pos0), np.zeros_like(neg0)
+            lo, step = lo + j + 1, _FIRST_STEP
+        return scores, {"pos": pos0.tolist(), "neg": neg0.tolist()}
 
 
 def reset_cumsum(increments: FloatArray, start: FloatArray) -> FloatArray:

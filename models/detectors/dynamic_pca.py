@@ -1,4 +1,8 @@
-"""Dynamic (lagged) PCA: PCA monitoring of ``[x_t, x_{t-1}, ..., x_{t-lags}]`` to capture autocorrelation."""
+"""Dynamic (lagged) PCA: PCA monitoring of ``[x_t, x_{t-1}, ..., x_{t-lags}]`` to capture autocorrelation.
+
+Like :class:`~models.detectors.pca.PCADetector` it keeps the training mean and covariance for ever; for
+monitoring past a short training window use ``process_monitor``, which follows slow normal change.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,15 @@
-"""PCA monitoring: Hotelling T² and SPE (Q) with their control limits and per-variable contributions."""
+"""PCA monitoring: Hotelling T² and SPE (Q) with their control limits and per-variable contributions.
+
+These charts compare every new row with the training mean and covariance for ever: they assume the training
+window stays representative. A process that drifts slowly, settles at a new set point or changes season
+turns into a run of alarms on them. For monitoring over longer periods use
+:class:`~models.detectors.process_monitor.ProcessMonitor` (registry name ``process_monitor``), which follows
+slow normal change with an alarm-gated moving mean.
+"""
 
 from __future__ import annotations
 
+import warnings
 from typing import Self
 
 import numpy as np
@@ -11,6 +19,37 @@ from scipy import stats
 from models.detectors.base import BaseDetector, FloatArray, as_2d, check_is_fitted, location_scale
 
 STATISTICS = ("combined", "t2", "spe")
+
+
+class ComponentsCappedWarning(UserWarning):
+    """More principal components were asked for than the data can give with a residual space left."""
+
+
+def choose_components(requested: int | float, eig: FloatArray, n: int, d: int) -> int:
+    """Number of components: ``requested`` itself, or the fewest reaching a variance fraction (float in (0, 1)).
+
+    At most ``d - 1`` (so SPE keeps at least one residual dimension) and ``n - 2`` (so the T² limit exists).
+    A fraction is satisfied within that cap; an explicit count above it is capped with a
+    :class:`ComponentsCappedWarning` naming both numbers, because the model is then not the one asked for
+    (and SPE is left with few residual dimensions).
+    """
+    cap = max(1, min(d - 1 if d > 1 else 1, n - 2))
+    if isinstance(requested, float) and 0.0 < requested < 1.0:
+        ratio = np.cumsum(eig) / eig.sum()
+        return max(1, min(int(np.searchsorted(ratio, requested) + 1), cap))
+    a = int(requested)
+    if a < 1:
+        raise ValueError(f"n_components must be a count >= 1 or a fraction in (0, 1), got {requested!r}")
+    if a > cap:
+        warnings.warn(
+            f"n_components={a} capped to {cap}: the data have {d} columns and {n} rows, and PCA monitoring keeps "
+            f"at most min(columns - 1, rows - 2) components; ask for at most {cap} or a variance fraction",
+            ComponentsCappedWarning,
+            stacklevel=4,
+        )
+    return min(a, cap)
+
+
 #: Rows per vectorised block when scoring.
 _BLOCK = 4096
 
@@ -101,7 +140,7 @@ class PCADetector(BaseDetector):
         eig = s**2 / (n - 1)
         if eig.sum() <= 1e-12:
             raise ValueError("training data has no variance; PCA cannot model it")
-        a = self._choose_components(eig, n, d)
+        a = choose_components(self.n_components, eig, n, d)
         # fix the sign of each direction (largest loading positive) so refits give identical models
         signs = np.sign(vt[:a][np.arange(a), np.argmax(np.abs(vt[:a]), axis=1)])
         self.mean_ = mean
@@ -112,15 +151,6 @@ class PCADetector(BaseDetector):
         self.t2_limit_ = t2_limit(a, n, self.alpha)
         self.spe_limit_ = spe_limit(residual, self.alpha)
         self.threshold_ = 1.0
-
-    def _choose_components(self, eig: FloatArray, n: int, d: int) -> int:
-        cap = max(1, min(d - 1 if d > 1 else 1, n - 2))
-        if isinstance(self.n_components, float) and 0.0 < self.n_components < 1.0:
-            ratio = np.cumsum(eig) / eig.sum()
-            a = int(np.searchsorted(ratio, self.n_components) + 1)
-        else:
-            a = int(self.n_components)
-        return max(1, min(a, cap))
 
     def _validated(self, X: ArrayLike) -> FloatArray:
         check_is_fitted(self)

@@ -17,10 +17,12 @@ from models.detectors.diff_variance import DiffVarianceChart
 from models.detectors.dynamic_pca import DynamicPCA
 from models.detectors.iforest import IsolationForestDetector
 from models.detectors.pca import PCADetector
+from models.detectors.process_monitor import ProcessMonitor
 from models.detectors.recentred import RecentredPCAChart
 from models.detectors.robust import RollingRobustZ
 from models.detectors.seasonal import SeasonalBaseline
 from models.detectors.shewhart import ShewhartChart
+from models.detectors.stream_monitor import StreamMonitor
 
 #: Registry name -> detector class. Names are stable: saved models refer to them.
 DETECTORS: Mapping[str, type[BaseDetector]] = MappingProxyType(
@@ -37,6 +39,8 @@ DETECTORS: Mapping[str, type[BaseDetector]] = MappingProxyType(
             IsolationForestDetector,
             RecentredPCAChart,
             DiffVarianceChart,
+            StreamMonitor,
+            ProcessMonitor,
         )
     }
 )

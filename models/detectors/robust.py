@@ -20,6 +20,31 @@ from models.detectors.base import (
 MAD_TO_SIGMA = 1.482602218505602
 
 
+def resolution(x: FloatArray) -> float:
+    """The smallest positive gap between distinct values of ``x`` (its quantisation step); 0 if constant.
+
+    >>> resolution(np.array([1.0, 1.5, 1.5, 3.0]))
+    0.5
+    """
+    u = np.unique(x[np.isfinite(x)])
+    return float(np.diff(u).min()) if u.size > 1 else 0.0
+
+
+def resolution_floor(x: FloatArray, rel_level: float = 1e-3) -> float:
+    """A lower bound for the scale of a series: its resolution, or ``rel_level`` of its typical magnitude.
+
+    Never a tiny absolute constant, so a flat stretch cannot make a blip of one quantum score in the
+    millions: a flat series at 50.0 gets ``0.05``, a quantised one its step, an all-zero one 1.0 (its units
+    are all that is known).
+
+    >>> resolution_floor(np.full(10, 50.0)), resolution_floor(np.array([0.0, 0.5, 0.5]))
+    (0.05, 0.5)
+    """
+    level = float(np.median(np.abs(x))) if x.size else 0.0
+    floor = max(resolution(x), rel_level * level)
+    return floor if floor > 0.0 else 1.0
+
+
 def trailing_median(x: FloatArray, window: int) -> FloatArray:
     """``out[i] = `` rank-``window // 2`` order statistic of ``x[i : i + window]`` (length ``n - window + 1``).
 
@@ -37,9 +62,10 @@ class RollingRobustZ(StreamingDetector):
 
     ``m_t`` is the median of ``x_{t-w} .. x_{t-1}``, ``d_t = |x_t - m_t|``, and the scale is
     ``1.4826 * median(d_{t-w} .. d_{t-1})`` (the rolling MAD of past deviations, each from its own
-    trailing median), floored at ``scale_floor`` times the training MAD so a flat stretch does not make
+    trailing median), floored at ``scale_floor`` times the training MAD and at the data's resolution
+    (:func:`resolution_floor`: its quantisation step or 1e-3 of its level), so a flat stretch does not make
     the score explode. The score is ``max_j d_tj / scale_tj``; the first ``2 * window`` rows of a stream
-    are warm-up and score 0.
+    score 0 (after ``fit`` the windows are already full of training rows, so new data scores at once).
 
     Parameters
     ----------
@@ -48,7 +74,8 @@ class RollingRobustZ(StreamingDetector):
     k : float
         Threshold on the robust z-score (3.5 is the Iglewicz-Hoaglin choice).
     scale_floor : float
-        Lower bound of the scale as a fraction of the training MAD (times 1.4826).
+        Lower bound of the scale as a fraction of the training MAD (times 1.4826); the data's resolution
+        is a lower bound too.
 
     Examples
     --------
@@ -75,7 +102,8 @@ class RollingRobustZ(StreamingDetector):
         if A.shape[0] == 0:
             raise ValueError("cannot fit on an empty array")
         mad = MAD_TO_SIGMA * np.median(np.abs(A - np.median(A, axis=0)), axis=0)
-        self.scale_min_ = np.maximum(self.scale_floor * mad, 1e-12)
+        resolution_floors = np.array([resolution_floor(A[:, j]) for j in range(A.shape[1])])
+        self.scale_min_ = np.maximum(self.scale_floor * mad, resolution_floors)
         self.threshold_ = float(self.k)
         return self
 

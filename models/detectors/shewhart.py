@@ -1,4 +1,8 @@
-"""Shewhart individuals chart with the four Western Electric rules, as one continuous score."""
+"""Shewhart individuals chart with the four Western Electric rules, as one continuous score.
+
+The centre line is the training mean, fixed: for series that drift, have seasons or settle at new levels,
+use ``stream_monitor`` (:mod:`models.detectors.stream_monitor`), whose baselines forget.
+"""
 
 from __future__ import annotations
 

@@ -20,6 +20,7 @@ from simulators.cycler import cell, protocol
 from simulators.cycler.config import CyclerConfig, StepType
 from simulators.cycler.faults import ChunkEffects, chunk_effects, overlapping, truth_events
 from simulators.cycler.frame import FLOAT_FIELDS, CyclerFrame, datetime64_ms
+from simulators.realism import Realism
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -65,6 +66,11 @@ class _Run:
         self.truth = truth_events(config, start)
         self.table = protocol.build_table(config.protocol)
         self.k = 0
+        self.realism = (
+            Realism(config.realism, config.seed, config.device_ids, int(self.t0.astype(np.int64)), level=25.0)
+            if config.realism is not None
+            else None
+        )
         n = config.n_channels
         c, a = config.cell, config.ageing
         rng = np.random.default_rng(config.seed)
@@ -258,9 +264,14 @@ class _Run:
                 present &= ~mask
             else:
                 out_f[FLOAT_FIELDS.index(name)][mask] = np.nan
+        truth = overlapping(self.truth, *self._span(k_idx))
+        if self.realism is not None:
+            t_ms = times.astype("datetime64[ms]").astype(np.int64)
+            j = FLOAT_FIELDS.index("temperature")
+            out_f[j], sent, normal = self.realism.apply(t_ms, out_f[j])
+            present &= sent
+            truth = truth + tuple(normal)
         out_f[:, ~present] = np.nan
-        t_first = self.start + timedelta(seconds=float(k_idx[0]) * self.cfg.sample_interval_s)
-        t_end = self.start + timedelta(seconds=float(k_idx[-1] + 1) * self.cfg.sample_interval_s)
         fields = {name: out_f[j] for j, name in enumerate(FLOAT_FIELDS)}
         return CyclerFrame(
             device_ids=self.cfg.device_ids,
@@ -269,8 +280,16 @@ class _Run:
             step_index=out_step,
             step_type=out_type,
             present=present,
-            truth=overlapping(self.truth, t_first, t_end),
+            truth=truth,
             **fields,
+        )
+
+    def _span(self, k_idx: IntArray) -> tuple[datetime, datetime]:
+        """First sample time and the end of the last sample's interval."""
+        dt = self.cfg.sample_interval_s
+        return (
+            self.start + timedelta(seconds=float(k_idx[0]) * dt),
+            self.start + timedelta(seconds=float(k_idx[-1] + 1) * dt),
         )
 
 

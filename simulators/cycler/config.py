@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Final
 
+from simulators.realism import RealismSpec
+
 #: ``TruthEvent.end`` of a fault that never ends (early knee, internal short without a duration).
 OPEN_END: Final = datetime(9999, 12, 31, tzinfo=UTC)
 
@@ -162,6 +164,9 @@ class CyclerConfig:
     noise_current: float = 0.0005
     noise_temperature: float = 0.05
     noise_resistance: float = 0.01
+    #: Properties of real data laid over the cell temperature (drift, a daily ambient cycle, lasting level
+    #: shifts, flat stretches, 0.1 °C quantisation, irregular sampling); ``None`` keeps the ideal sensor.
+    realism: RealismSpec | None = None
 
     def __post_init__(self) -> None:
         if self.n_channels < 1 or self.sample_interval_s <= 0:

@@ -7,7 +7,7 @@
 True
 """
 
-from simulators.process.config import FAULT_KINDS, ProcessConfig, ProcessFault
+from simulators.process.config import FAULT_KINDS, NormalChanges, ProcessConfig, ProcessFault
 from simulators.process.frame import ProcessFrame
 from simulators.process.line import ProcessLine, loading_matrix
 from simulators.process.tags import FACTORS, TAGS
@@ -16,6 +16,7 @@ __all__ = [
     "FACTORS",
     "FAULT_KINDS",
     "TAGS",
+    "NormalChanges",
     "ProcessConfig",
     "ProcessFault",
     "ProcessFrame",

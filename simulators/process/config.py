@@ -62,7 +62,38 @@ class ProcessConfig:
     device_id: str = "line-1"
     sample_interval_s: float = 10.0
     faults: tuple[ProcessFault, ...] = ()
+    normal: NormalChanges | None = None
 
     def __post_init__(self) -> None:
         if self.sample_interval_s <= 0:
             raise ValueError("sample_interval_s must be > 0")
+        if self.normal is not None and self.normal.jitter_s >= self.sample_interval_s / 2:
+            raise ValueError("jitter_s must be below half the sample interval (times stay in order)")
+
+
+@dataclass(frozen=True, slots=True)
+class NormalChanges:
+    """How normal operation moves over long periods, as in real plants; none of it is a fault.
+
+    - ``drift_sd_per_day``: every tag's level drifts linearly (ageing, fouling, slow sensor drift) at this many
+      tag standard deviations per day, in a direction drawn per tag from the seed;
+    - ``season_sd`` over ``season_period_s``: a daily cycle of the thermal factor (ambient temperature);
+    - ``setpoint_shifts``: ``(start_s, magnitude)`` steps of the throughput factor that persist (a new
+      production rate becomes the new normal);
+    - ``resolution_sd``: values are quantised to this fraction of the tag's standard deviation;
+    - ``jitter_s``: sample times move by up to this many seconds either way (irregular sampling).
+
+    The changes are fully described by this object (the config is their ground truth); the truth events of a
+    run list only faults.
+    """
+
+    drift_sd_per_day: float = 0.0
+    season_sd: float = 0.0
+    season_period_s: float = 86_400.0
+    setpoint_shifts: tuple[tuple[float, float], ...] = ()
+    resolution_sd: float = 0.0
+    jitter_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.season_period_s <= 0 or self.resolution_sd < 0 or self.jitter_s < 0:
+            raise ValueError("season_period_s must be > 0, resolution_sd and jitter_s >= 0")

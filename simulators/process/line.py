@@ -57,6 +57,9 @@ class _Run:
         self.noise_sd = np.sqrt(np.maximum(1.0 - (self.lmat**2).sum(axis=1), 0.0))
         self.mean = np.array([t.mean for t in TAGS])
         self.sd = np.array([t.sd for t in TAGS])
+        # normal long-term changes draw from their own stream, so runs without them are unchanged
+        self.rng_normal = np.random.default_rng([config.seed, 1])
+        self.drift_sign = self.rng_normal.choice([-1.0, 1.0], size=len(TAGS))
         # Start the factors in their stationary distribution.
         z0 = self.rng.standard_normal(len(FACTORS))
         self.zi = (self.a * z0)[None, :]
@@ -83,6 +86,14 @@ class _Run:
         for j in range(len(FACTORS)):  # a handful of factors, each filtered over the whole chunk
             gain = np.sqrt(1.0 - self.a[j] ** 2)
             z[:, j], self.zi[:, j] = lfilter([gain], [1.0, -self.a[j]], e_f[:, j], zi=self.zi[:, j])
+        normal = cfg.normal
+        if normal is not None:
+            if normal.season_sd:
+                thermal = _FACTOR_NAMES.index("thermal")
+                z[:, thermal] += normal.season_sd * np.sin(2.0 * np.pi * t_s / normal.season_period_s)
+            throughput = _FACTOR_NAMES.index("throughput")
+            for since, magnitude in normal.setpoint_shifts:
+                z[t_s >= since, throughput] += magnitude
         faults = [(f, (t_s >= f.start_s) & (t_s < f.end_s)) for f in cfg.faults]
         for f, act in faults:
             if f.target in _FACTOR_NAMES and f.kind in ("step", "drift"):
@@ -108,11 +119,19 @@ class _Run:
                 x[act, c] = f.magnitude * np.round(smooth[act, c] / f.magnitude) + 0.1 * noise[act, c]
             else:
                 x[act, c] += self._shape(f.kind, f.magnitude, t_s[act] - f.start_s)
+        if normal is not None and normal.drift_sd_per_day:
+            x += (normal.drift_sd_per_day * t_s / 86_400.0)[:, None] * self.drift_sign
         values = self.mean + self.sd * x
+        if normal is not None and normal.resolution_sd:
+            step = normal.resolution_sd * self.sd
+            values = np.round(values / step) * step
 
         self.k += n
         dt_ms = round(dt * 1000.0)
         times = self.t0 + (k_idx * dt_ms).astype("timedelta64[ms]")
+        if normal is not None and normal.jitter_s:
+            jitter = self.rng_normal.uniform(-normal.jitter_s, normal.jitter_s, size=n)
+            times = times + np.round(jitter * 1000.0).astype("timedelta64[ms]")
         t_first = self.start + timedelta(seconds=float(t_s[0]))
         t_end = self.start + timedelta(seconds=float(t_s[-1]) + dt)
         truth = tuple(e for e in self.truth if e.start < t_end and e.end > t_first)

@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.config import ApiLimits
-from api.main import create_app
+from api.main import create_app, server_options
 from kipsense.settings import ApiSettings, MqttSettings
 from store import apikeys
 from store.db import connect
@@ -64,12 +65,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def live_url(database_url: str, stack_env: dict[str, str]) -> Iterator[str]:
-    """The API served by uvicorn on a free loopback port for the module's tests."""
+@contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    """``app`` served by uvicorn on a free loopback port, with the options every start of the API uses."""
     port = _free_port()
-    app = make_app(database_url, stack_env, stream_max_s=30.0)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **server_options(ApiSettings()))
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
@@ -82,3 +83,10 @@ def live_url(database_url: str, stack_env: dict[str, str]) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=40)
+
+
+@pytest.fixture(scope="module")
+def live_url(database_url: str, stack_env: dict[str, str]) -> Iterator[str]:
+    """The API served by uvicorn on a free loopback port for the module's tests."""
+    with serving(make_app(database_url, stack_env, stream_max_s=30.0)) as url:
+        yield url

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+import socket
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
+import httpx
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 import pytest
 from fastapi.testclient import TestClient
 
+from kipsense.records import DeviceKind
+from store import devices as store_devices
+from store import synthetic
 from store.db import connect
-from tests.api.conftest import Keys
+from tests.api.conftest import Keys, make_app, serving
 from tests.api.seed import Seeded, seed
+from tests.support import wait_until
 
 pytestmark = pytest.mark.stack
 
@@ -124,3 +131,38 @@ def test_park_plan_has_sources_and_wind(client: TestClient, keys: Keys, data: Se
     assert {s["name"] for s in body["sources"]} >= {"stack-roaster", "haul-road"}
     assert body["wind"] is not None and body["wind"]["dir_from"] == pytest.approx(225.0, abs=0.5)
     assert body["pm10_limit"] == 50.0
+
+
+def test_exports_are_bounded_and_leave_requests_their_connections(
+    database_url: str, stack_env: dict[str, str], keys: Keys
+) -> None:
+    """An export whose client stops reading keeps its one connection; a second is refused, requests go on."""
+    device, start = "hi-big", datetime(2026, 1, 1, tzinfo=UTC)
+    with connect(database_url, autocommit=True) as conn:
+        store_devices.create(conn, device_id=device, kind=DeviceKind.DUST)
+        synthetic.fill_dust(conn, devices=[device], start=start, step_s=1, per_device=150_000)  # ~15 MB of CSV
+    app = make_app(
+        database_url, stack_env, db_pool_size=4, db_request_slots=2, db_auth_slots=1, export_concurrency=1,
+        export_batch_rows=1_000,
+    )  # fmt: skip
+    query = f"/export/readings?device_id={device}&start=2026-01-01T00:00:00Z&end=2026-01-03T00:00:00Z"
+    with serving(app) as url:
+        parts = urlsplit(url)
+        slow = socket.socket()
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a client that reads nothing more
+        slow.settimeout(15)
+        slow.connect((parts.hostname, parts.port))
+        try:
+            token = keys.tokens["researcher"]
+            slow.sendall(f"GET {query} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n".encode())
+            assert slow.recv(4096).startswith(b"HTTP/1.1 200")
+            second = httpx.get(f"{url}{query}", headers=keys.headers("researcher"), timeout=10)
+            assert second.status_code == 503 and "Retry-After" in second.headers
+            for _ in range(5):  # more than the request slots, one after another: none waits for the export
+                assert httpx.get(f"{url}/alerts", headers=keys.headers("operator"), timeout=10).status_code == 200
+        finally:
+            slow.close()
+        # the abandoned export gives its slot back
+        wait_until(
+            lambda: httpx.get(f"{url}{query}", headers=keys.headers("researcher"), timeout=30).status_code == 200
+        )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -14,7 +16,7 @@ import pytest
 from store import alert_stream
 from store import alerts as store_alerts
 from store.db import connect
-from tests.api.conftest import Keys
+from tests.api.conftest import Keys, make_app, serving
 
 pytestmark = pytest.mark.stack
 
@@ -113,3 +115,81 @@ def test_fresh_subscriber_starts_at_the_newest_event(database_url: str, live_url
         newest = alert_stream.last_id(conn)
     ready = _read_events(f"{live_url}/stream", keys.headers("operator"), want=0)
     assert ready[0]["event"] == "ready" and ready[0]["id"] == newest
+
+
+class _RawStream:
+    """A /stream request on its own socket, read only when asked (like a browser tab left open)."""
+
+    def __init__(self, url: str, token: str) -> None:
+        parts = urlsplit(url)
+        self.sock = socket.create_connection((parts.hostname, parts.port), timeout=15)
+        self.sock.sendall(f"GET /stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n".encode())
+        self.data = b""
+
+    def read_until(self, marker: bytes) -> None:
+        while marker not in self.data:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise AssertionError(f"stream closed before {marker!r}: {self.data[-300:]!r}")
+            self.data += chunk
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _api_connections(database_url: str) -> list[tuple[str, str]]:
+    with connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT application_name, state FROM pg_stat_activity"
+            " WHERE datname = current_database() AND application_name LIKE 'api%%'"
+        ).fetchall()
+    return [(r["application_name"], r["state"]) for r in rows]
+
+
+def test_open_streams_hold_no_connection(database_url: str, stack_env: dict[str, str], keys: Keys) -> None:
+    """Five times as many open streams as the pool has connections: requests are served, every stream is fed."""
+    app = make_app(database_url, stack_env, db_pool_size=6, db_request_slots=3, db_auth_slots=1, export_concurrency=1)
+    before = _api_connections(database_url)  # the module's other server is on this database too
+    with serving(app) as url:
+        streams = [_RawStream(url, keys.tokens["operator" if i % 2 else "field"]) for i in range(30)]
+        try:
+            for s in streams:
+                s.read_until(b"event: ready")
+            answer = httpx.get(f"{url}/alerts", headers=keys.headers("operator"), timeout=10)
+            assert answer.status_code == 200
+            held = _api_connections(database_url)
+            names = [name for name, _ in held]
+            old = [name for name, _ in before]
+            assert names.count("api-events") == old.count("api-events") + 1  # one listener for all 30 streams
+            assert ("api", "idle in transaction") not in held
+            assert names.count("api") <= old.count("api") + 6
+            north = _raise(database_url, "st-many", site="north")  # seen by both roles' streams
+            park = _raise(database_url, "st-many-park")  # seen by the operator streams only
+            for i, s in enumerate(streams):
+                s.read_until(f'"ref_id":{north}'.encode())
+                if i % 2:
+                    s.read_until(f'"ref_id":{park}'.encode())
+            assert all(f'"ref_id":{park}'.encode() not in s.data for s in streams[::2])
+        finally:
+            for s in streams:
+                s.close()
+
+
+def test_the_listener_reconnects_and_misses_nothing(
+    database_url: str, live_url: str, keys: Keys, stack_env: dict[str, str]
+) -> None:
+    """The database drops the listener's connection: an event raised meanwhile still reaches an open stream."""
+    stream = _RawStream(live_url, keys.tokens["operator"])
+    try:
+        stream.read_until(b"event: ready")
+        with connect(stack_env["KIPSENSE_ADMIN_DATABASE_URL"], autocommit=True) as admin:
+            ended = admin.execute(
+                "SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity"
+                " WHERE application_name = 'api-events' AND datname = %s",
+                (database_url.rsplit("/", 1)[-1],),
+            ).fetchall()
+        assert ended and all(r["ok"] for r in ended)
+        during = _raise(database_url, "st-reconnect")
+        stream.read_until(f'"ref_id":{during}'.encode())
+    finally:
+        stream.close()

@@ -150,3 +150,23 @@ def test_redemption_is_rate_limited(client: TestClient, database_url: str) -> No
     statuses = [client.post(f"/claims/GUESS-{i:04d}-XXXX/redeem").status_code for i in range(12)]
     assert statuses[:10] == [404] * 10
     assert statuses[10:] == [429, 429]
+
+
+def test_another_sites_device_id_is_only_not_available(
+    client: TestClient, database_url: str, site_x: str, uid: str
+) -> None:
+    """Claim and create answer alike for a taken id, and neither says that another site has it, or which."""
+    admin = _key(database_url, "admin")
+    assert client.post("/field/devices", headers=admin, json=_device(uid, "o1", site_x)).status_code == 201
+    park_key = _key(database_url, "field", ["park"])
+    assert client.get(f"/devices/{uid}-o1", headers=park_key).status_code == 404
+    claim = client.post("/claims", headers=park_key, json=_device(uid, "o1", "park"))
+    create = client.post("/field/devices", headers=park_key, json=_device(uid, "o1", "park"))
+    assert claim.status_code == create.status_code == 409
+    assert claim.json()["detail"] == create.json()["detail"] == f"device id '{uid}-o1' is not available"
+    # an id taken on the key's own site gets the very same answer from create, so the wording tells nothing
+    assert client.post("/field/devices", headers=park_key, json=_device(uid, "o2", "park")).status_code == 201
+    own = client.post("/field/devices", headers=park_key, json=_device(uid, "o2", "park"))
+    assert own.status_code == 409 and own.json()["detail"] == f"device id '{uid}-o2' is not available"
+    for answer in (claim, create):
+        assert site_x not in answer.text and "site" not in answer.json()["detail"]

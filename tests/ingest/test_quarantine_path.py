@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 
 from kipsense.provisioning import create_device
 from kipsense.records import DeviceKind
-from kipsense.settings import MqttSettings
+from kipsense.settings import IngestSettings, MqttSettings
 from store import quarantine, readings
 from store.db import connect
 from tests.support import DeviceSession, running_worker, wait_until
@@ -43,7 +44,14 @@ def test_bad_payloads_are_quarantined_and_stream_continues(
             wait_until(lambda: readings.count(conn, table="dust_readings", device_id=creds.device_id) == len(BAD) + 1)
             rows = quarantine.recent(conn, device_id=creds.device_id)
         assert worker.stats.acked == 2 * len(BAD) + 1
-    assert {bytes(r.payload): r.reason for r in rows} == BAD
+    # Each row keeps the payload's first bytes (all of a small one), its full size and SHA-256.
+    keep = IngestSettings().quarantine_keep_bytes
+    by_hash = {hashlib.sha256(bad).digest(): (bad, reason) for bad, reason in BAD.items()}
+    assert {bytes(r.payload_sha256) for r in rows} == set(by_hash)
+    for r in rows:
+        bad, reason = by_hash[bytes(r.payload_sha256)]
+        assert (bytes(r.payload), r.payload_size, r.reason) == (bad[:keep], len(bad), reason)
+        assert r.truncated == (len(bad) > keep)
     assert all(r.topic == f"sensors/{creds.device_id}/json" and r.detail for r in rows)
 
 

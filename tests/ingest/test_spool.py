@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ingest.spool import Spool, encode_line
+from ingest.spool import Spool, decode_line, encode_line
 from kipsense.records import DeviceEvent, DustReading, ProcessValue, Record
 from store.quarantine import QuarantineItem
 
@@ -44,3 +44,12 @@ def test_partial_files_are_discarded_and_a_full_spool_has_no_room(tmp_path: Path
     assert not spool.has_room()
     later = spool.append([encode_line("t", b"y", AT, [], None)])
     assert spool.files()[-1] == later
+
+
+def test_suppressed_quarantine_stays_suppressed_and_old_lines_still_read() -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    item = QuarantineItem("sensors/s-1/json", "s-1", "oversized", "big", b"x" * 10, at, suppressed=True)
+    assert decode_line(encode_line(item.topic, item.payload, at, [], item))[4] == item
+    # A line written before suppression existed has three quarantine fields.
+    old = '{"t":"sensors/s-1/json","p":"eA==","at":"2026-01-01T00:00:00+00:00","rec":[],"q":["s-1","not_json","d"]}'
+    assert decode_line(old)[4] == QuarantineItem("sensors/s-1/json", "s-1", "not_json", "d", b"x", at)

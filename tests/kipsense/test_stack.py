@@ -73,6 +73,7 @@ def test_env_exports_reach_timescaledb_and_the_broker(stack_env: dict[str, str])
 
 def _listening(port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port a stopped server just left is in TIME_WAIT
     sock.bind(("127.0.0.1", port))
     sock.listen()
     return sock

@@ -22,7 +22,7 @@ def score_in_chunks(
     times: NDArray[np.float64] | None = None,
 ) -> NDArray[np.float64]:
     """Score ``X`` in chunks split at ``cuts``, passing the state through a JSON round trip each time."""
-    state = det.init_state()
+    state = det.start_state()
     parts = []
     bounds = [0, *[c for c in cuts if 0 < c < len(X)], len(X)]
     for lo, hi in itertools.pairwise(bounds):

@@ -142,6 +142,36 @@ def test_active_model_alerts_in_scorer_with_contributions(database_url: str, lin
         assert Scorer(settings=ScorerSettings(), database_url=database_url, rules=()).run_once(conn) == 0
 
 
+def test_process_monitor_is_the_default_for_a_process_line_and_alerts_in_the_scorer(
+    database_url: str, line: dict[str, Any], cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    window = ["--start", T0.isoformat(), "--end", line["test_start"].isoformat()]
+    assert cli.main(["models", "train", "--name", "line1-monitor", "--devices", "line-1", *window]) == 0
+    assert "line1-monitor@1 (process_monitor) on 400 rows" in capsys.readouterr().out
+    with connect(database_url, autocommit=True) as conn:
+        record = store_models.find(conn, ref="line1-monitor")
+        assert record is not None and record.detector == "process_monitor"
+        store_models.set_active(conn, model_id=record.model_id, active=True)
+        scorer = Scorer(settings=ScorerSettings(), database_url=database_url, rules=())
+        scorer.run_once(conn)
+        live_start = datetime.now(UTC) + timedelta(hours=1)
+        data.write(conn, data.process_values(line["device"], line["test"], TAGS, live_start))
+        scorer.run_once(conn)
+        alerts = [
+            a for a in store_alerts.list_alerts(conn, device_id=line["device"]) if a.type == "model:line1-monitor"
+        ]
+        store_models.set_active(conn, model_id=record.model_id, active=False)
+    (alert,) = alerts
+    assert alert.first_time >= live_start - timedelta(hours=1)  # scored live, after the activation
+    assert alert.value is not None and alert.threshold is not None and alert.value > alert.threshold
+    # the fitted model flags the valve fault (rows 120-160), and few rows before it
+    order = [TAGS.index(c) for c in record.columns]  # the model's columns are the stored tags, sorted
+    flags = load_model(record).predict(line["test"][:, order])
+    assert flags[FAULT[0] : FAULT[1]].mean() > 0.9 and flags[: FAULT[0]].mean() < 0.1
+    assert cli.main(["models", "train", "--name", "x", "--devices", "line-1", "--kind", "dust", *window]) == 1
+    assert "no complete normal rows" in capsys.readouterr().err  # stream_monitor on pm10: line-1 has none
+
+
 @pytest.fixture
 def cli_env(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setenv("KIPSENSE_DATABASE_URL", database_url)
@@ -251,3 +281,33 @@ def test_api_researcher_loop(database_url: str, line: dict[str, Any], mqtt_setti
         bad = client.post("/models", json={**body, "detector": "nope"}, headers=auth)
         assert bad.status_code == 422 and "unknown detector" in bad.json()["detail"]
         assert client.get("/models/999999", headers=auth).status_code == 404
+
+
+def test_cli_trains_stream_monitor_by_default_and_the_scorer_runs_it(
+    cli_env: Path, capsys: pytest.CaptureFixture[str], database_url: str
+) -> None:
+    device = "line-2"  # its own device: the other tests write live rows for line-1
+    train_x, test_x = _line(N_TRAIN, 1), _line(N_TEST, 2)
+    test_x[FAULT[0] : FAULT[1], 4] += 3.0
+    with connect(database_url, autocommit=True) as conn:
+        store_devices.create(conn, device_id=device, kind=DeviceKind.PROCESS)
+        data.write(conn, data.process_values(device, train_x, TAGS, T0))
+    window = ["--start", T0.isoformat(), "--end", (T0 + timedelta(minutes=N_TRAIN)).isoformat()]
+    argv = ["models", "train", "--name", "valve-monitor", "--devices", device, "--columns", "valve", *window]
+    assert cli.main(argv) == 0
+    assert "valve-monitor@1 (stream_monitor) on 400 rows" in capsys.readouterr().out
+    with connect(database_url, autocommit=True) as conn:
+        record = store_models.find(conn, ref="valve-monitor")
+        assert record is not None and record.detector == "stream_monitor"
+        assert "stream_state_" in record.state["fitted"]  # scoring continues from the training rows
+        store_models.set_active(conn, model_id=record.model_id, active=True)
+        scorer = Scorer(settings=ScorerSettings(), database_url=database_url, rules=())
+        scorer.run_once(conn)  # history before the activation is not scored
+        live_start = datetime.now(UTC) + timedelta(seconds=5)
+        data.write(conn, data.process_values(device, test_x, TAGS, live_start))
+        raised = scorer.run_once(conn)
+        assert 1 <= raised <= 3  # one event, one alarm (a few at most), not one per faulty row
+        (alert,) = store_alerts.list_alerts(conn, type="model:valve-monitor")
+        onset = live_start + timedelta(minutes=FAULT[0])
+        assert onset <= alert.first_time < onset + timedelta(minutes=10)
+        store_models.set_active(conn, model_id=record.model_id, active=False)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ingest.decoders import TimeWindow, decode_message
-from ingest.decoders.sparkplug import SparkplugDecoder, topic
+from ingest.decoders.sparkplug import REBIRTH_METRIC, DataType, Metric, SparkplugDecoder, encode_payload, topic
 from kipsense.records import CyclerSample, DeviceKind, DustReading, MetReading, ProcessValue
 from simulators.cycler import CyclerBank, CyclerConfig
 from simulators.dust import DustNetwork, DustNetworkConfig, FaultRate, FaultSpec
@@ -22,6 +22,7 @@ from simulators.encoders import (
     FormatMix,
     assign_formats,
     cycler_rows,
+    is_rebirth_request,
     met_rows,
     process_json_rows,
     sparkplug_birth,
@@ -189,3 +190,11 @@ def test_process_json_and_sparkplug_decode_to_the_frame_values_exactly() -> None
         assert result.seq_gaps == 0
         got.extend(result.records)
     assert sorted(got, key=lambda r: (r.time, r.tag)) == sorted(expected, key=lambda r: (r.time, r.tag))
+
+
+def test_rebirth_requests_are_recognised() -> None:
+    request = encode_payload([Metric(REBIRTH_METRIC, True, DataType.BOOLEAN)], timestamp_ms=1)
+    assert is_rebirth_request(request)
+    assert not is_rebirth_request(encode_payload([Metric(REBIRTH_METRIC, False, DataType.BOOLEAN)]))
+    assert not is_rebirth_request(encode_payload([Metric("Node Control/Reboot", True, DataType.BOOLEAN)]))
+    assert not is_rebirth_request(b"\xff\x00 not protobuf")

@@ -12,13 +12,14 @@ from ingest.decoders.sparkplug.decoder import (
     parse_sparkplug_topic,
     platform_device_id,
 )
-from ingest.decoders.sparkplug.encoder import NAMESPACE, Metric, encode_payload, topic
+from ingest.decoders.sparkplug.encoder import NAMESPACE, REBIRTH_METRIC, Metric, encode_payload, topic
 from ingest.decoders.sparkplug.schema import DataType
 
 __all__ = [
     "NAMESPACE",
     "OFFLINE",
     "ONLINE",
+    "REBIRTH_METRIC",
     "SEQ_GAP",
     "DataType",
     "Metric",

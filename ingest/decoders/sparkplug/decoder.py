@@ -72,6 +72,33 @@ class NodeState:
     last_seq: int | None = None
     bd_seq: int | None = None
 
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able copy, for the store (a restarted decoder goes on where this one stopped)."""
+        return {
+            "aliases": _table_to_json(self.aliases),
+            "devices": {device: _table_to_json(table) for device, table in self.device_aliases.items()},
+            "seq": self.last_seq,
+            "bd_seq": self.bd_seq,
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> NodeState:
+        """Inverse of ``to_json``."""
+        return cls(
+            aliases=_table_from_json(doc.get("aliases", [])),
+            device_aliases={str(d): _table_from_json(t) for d, t in doc.get("devices", {}).items()},
+            last_seq=None if doc.get("seq") is None else int(doc["seq"]),
+            bd_seq=None if doc.get("bd_seq") is None else int(doc["bd_seq"]),
+        )
+
+
+def _table_to_json(table: AliasTable) -> list[list[Any]]:
+    return [[alias, name, datatype] for alias, (name, datatype) in sorted(table.items())]
+
+
+def _table_from_json(rows: list[list[Any]]) -> AliasTable:
+    return {int(alias): (str(name), int(datatype)) for alias, name, datatype in rows}
+
 
 @dataclass(slots=True)
 class SparkplugState:

@@ -19,6 +19,8 @@ from ingest.decoders.sparkplug.schema import DataType, payload_class
 
 NAMESPACE: Final = "spBv1.0"
 MESSAGE_TYPES: Final = frozenset({"NBIRTH", "NDEATH", "DBIRTH", "DDEATH", "NDATA", "DDATA", "NCMD", "DCMD"})
+#: The NCMD metric a host application sets to true to ask an edge node to publish its BIRTH again.
+REBIRTH_METRIC: Final = "Node Control/Rebirth"
 _INT32_TYPES: Final = {DataType.INT8: 8, DataType.INT16: 16, DataType.INT32: 32}
 
 

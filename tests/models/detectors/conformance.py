@@ -184,7 +184,7 @@ def check_chunked_equals_whole(factory: Factory) -> None:
     whole = det.decision_function(test)
     rng = np.random.default_rng(7)
     cuts = np.sort(np.r_[rng.integers(0, test.shape[0], size=12), 0, 1, 2, 2, test.shape[0] // 2])
-    state = det.init_state()
+    state = det.start_state()
     parts = []
     for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, test.shape[0]], strict=True):
         scores, state = det.score_stream(test[lo:hi], state)
@@ -192,6 +192,16 @@ def check_chunked_equals_whole(factory: Factory) -> None:
         parts.append(scores)
         state = json.loads(json.dumps(state, allow_nan=False))
     np.testing.assert_allclose(np.concatenate(parts), whole, rtol=1e-10, atol=1e-10)
+
+
+def check_continues_from_training(factory: Factory) -> None:
+    """For streaming detectors: ``fit(train)`` then scoring ``test`` equals scoring ``train`` followed by
+    ``test`` as one stream (no restart, no warm-up after training)."""
+    train, test = make_data()
+    det = _fitted(factory, train)
+    assert isinstance(det, StreamingDetector)
+    joined, _ = det.score_stream(np.concatenate([train, test]), det.init_state())
+    np.testing.assert_allclose(det.decision_function(test), joined[train.shape[0] :], rtol=1e-10, atol=1e-10)
 
 
 COMMON_CHECKS: tuple[Check, ...] = (
@@ -207,7 +217,7 @@ COMMON_CHECKS: tuple[Check, ...] = (
     check_constant_input,
     check_state_round_trip,
 )
-STREAMING_CHECKS: tuple[Check, ...] = (check_chunked_equals_whole,)
+STREAMING_CHECKS: tuple[Check, ...] = (check_chunked_equals_whole, check_continues_from_training)
 
 
 def iter_checks(detector: BaseDetector) -> Iterator[Check]:

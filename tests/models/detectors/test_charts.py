@@ -19,12 +19,14 @@ def _reference_ewma(z: np.ndarray, lam: float) -> np.ndarray:
     return out
 
 
-def _reference_cusum(z: np.ndarray, k: float) -> np.ndarray:
+def _reference_cusum(z: np.ndarray, k: float, h: float = np.inf) -> np.ndarray:
     out, pos, neg = np.empty_like(z), 0.0, 0.0
     for t, value in enumerate(z):
         pos = max(0.0, pos + value - k)
         neg = max(0.0, neg - value - k)
         out[t] = max(pos, neg)
+        if out[t] > h:  # signal: restart
+            pos = neg = 0.0
     return out
 
 
@@ -33,7 +35,7 @@ def test_ewma_matches_the_recursion() -> None:
     train, test = rng.normal(5, 2, 300), rng.normal(5.5, 2, 200)
     det = EWMAChart(lam=0.15, L=2.8).fit(train)
     z = (test - train.mean()) / train.std(ddof=1)
-    np.testing.assert_allclose(det.decision_function(test), _reference_ewma(z, 0.15), rtol=1e-12)
+    np.testing.assert_allclose(det.score_stream(test, det.init_state())[0], _reference_ewma(z, 0.15), rtol=1e-12)
     assert det.threshold_ == 2.8
 
 
@@ -42,7 +44,24 @@ def test_cusum_matches_the_recursion() -> None:
     train, test = rng.normal(size=300), np.r_[rng.normal(size=100), rng.normal(0.8, 1, 100)]
     det = CUSUMChart(k=0.4, h=4.0).fit(train)
     z = (test - train.mean()) / train.std(ddof=1)
-    np.testing.assert_allclose(det.decision_function(test), _reference_cusum(z, 0.4), atol=1e-10)
+    scores, _ = det.score_stream(test, det.init_state())
+    np.testing.assert_allclose(scores, _reference_cusum(z, 0.4, h=4.0), atol=1e-10)
+    unreset = CUSUMChart(k=0.4, h=4.0, reset=False).fit(train)
+    np.testing.assert_allclose(unreset.score_stream(test, det.init_state())[0], _reference_cusum(z, 0.4), atol=1e-10)
+
+
+def test_cusum_restarts_after_each_signal() -> None:
+    rng = np.random.default_rng(8)
+    det = CUSUMChart().fit(rng.normal(size=1000))
+    flags = det.predict(np.r_[rng.normal(size=200), rng.normal(1.5, 1.0, 800)])
+    assert not flags[:200].any()
+    # a lasting shift signals once per run length (about h / (shift - k) = 5 rows here), not on every row
+    assert 0.05 < flags[200:].mean() < 0.5
+    run_lengths = np.diff(np.flatnonzero(flags))
+    assert run_lengths.min() >= 2
+    # without the restart (the old behaviour) the same shift is flagged on nearly every row
+    unreset = CUSUMChart(reset=False).fit(rng.normal(size=1000))
+    assert unreset.predict(rng.normal(1.5, 1.0, 800))[50:].mean() > 0.95
 
 
 def test_cusum_finds_a_one_sigma_shift_after_it_starts() -> None:
@@ -74,4 +93,5 @@ def test_long_cusum_streams_match_the_recursion_across_blocks() -> None:
     test = rng.normal(size=40_000) + 0.3 * np.sin(np.arange(40_000) / 300.0)
     det = CUSUMChart(k=0.25).fit(train)
     z = (test - train.mean()) / train.std(ddof=1)
-    np.testing.assert_allclose(det.decision_function(test), _reference_cusum(z, 0.25), atol=1e-9)
+    expected = _reference_cusum(z, 0.25, h=5.0)
+    np.testing.assert_allclose(det.score_stream(test, det.init_state())[0], expected, atol=1e-9)

@@ -24,7 +24,7 @@ def test_matches_the_recursion() -> None:
     det = DiffVarianceChart(lam=0.15).fit(X)
     np.testing.assert_allclose(det.scale_, np.diff(X, axis=0).std(axis=0, ddof=1))
     Y = rng.normal(size=(300, 4)) * np.r_[1.0, 1.0, 2.5, 1.0]
-    np.testing.assert_allclose(det.decision_function(Y), _reference(det, Y), rtol=1e-10)
+    np.testing.assert_allclose(det.score_stream(Y, det.init_state())[0], _reference(det, Y), rtol=1e-10)
 
 
 def test_slow_drift_is_ignored_and_a_changed_spread_is_seen() -> None:

@@ -11,6 +11,7 @@ MODULES = [
     "calibration",
     "charts",
     "diff_variance",
+    "process_monitor",
     "dynamic_pca",
     "iforest",
     "pca",
@@ -19,6 +20,7 @@ MODULES = [
     "robust",
     "seasonal",
     "shewhart",
+    "stream_monitor",
 ]
 
 

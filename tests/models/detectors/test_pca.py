@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy import stats
 
 from models.detectors.dynamic_pca import DynamicPCA, lagged
-from models.detectors.pca import PCADetector, spe_limit, t2_limit
+from models.detectors.pca import ComponentsCappedWarning, PCADetector, spe_limit, t2_limit
 
 
 def _process(n: int, seed: int, d: int = 8) -> np.ndarray:
@@ -100,8 +102,24 @@ def test_long_dynamic_pca_streams_scored_in_blocks_equal_chunked_scoring() -> No
     det = DynamicPCA(lags=3, n_components=6).fit(X[:1000])
     first, state = det.score_stream(X[:9001], det.init_state())
     second, _ = det.score_stream(X[9001:], state)
-    whole = det.decision_function(X)
+    whole, _ = det.score_stream(X, det.init_state())  # a stream from its start, not after training
     assert np.all(whole[:3] == 0.0) and np.all(whole[3:] > 0.0)
     np.testing.assert_allclose(np.r_[first, second], whole, rtol=1e-12)
     t2, spe = det.lagged_statistics(X)
     np.testing.assert_allclose(whole[3:], np.maximum(t2 / det.t2_limit_, spe / det.spe_limit_), rtol=1e-12)
+
+
+def test_an_explicit_component_count_above_the_cap_warns_with_both_numbers() -> None:
+    # 8 variables with 2 lags are 24 lagged columns: 29 components cannot be had, at most 23
+    X = _process(400, 7)
+    with pytest.warns(ComponentsCappedWarning, match=r"n_components=29 capped to 23"):
+        det = DynamicPCA(lags=2, n_components=29).fit(X)
+    assert det.components_.shape == (24, 23)
+
+
+def test_a_count_within_the_cap_and_a_variance_fraction_do_not_warn() -> None:
+    X = _process(400, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert PCADetector(n_components=7).fit(X).components_.shape == (8, 7)
+        PCADetector(n_components=0.999).fit(X)

@@ -49,7 +49,7 @@ def test_gated_recentring_matches_the_per_sample_reference(statistic: str) -> No
     det = RecentredPCAChart(n_components=3, statistic=statistic, lam=0.2, memory=60.0, block=9).fit(X)
     Y = _process(700, 1) + np.linspace(0.0, 2.0, 700)[:, None] * X.std(axis=0)
     Y[500:, 2] += 3.0 * X[:, 2].std()
-    np.testing.assert_allclose(det.decision_function(Y), _reference(det, Y), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(det.score_stream(Y, det.init_state())[0], _reference(det, Y), rtol=1e-9, atol=1e-12)
 
 
 def test_fixed_mean_without_smoothing_is_pca_over_its_limits() -> None:
@@ -58,11 +58,11 @@ def test_fixed_mean_without_smoothing_is_pca_over_its_limits() -> None:
     t2, spe = pca.statistics(Y)
     for statistic, expected in (("t2", t2 / pca.t2_limit_), ("spe", spe / pca.spe_limit_)):
         det = RecentredPCAChart(n_components=3, statistic=statistic, memory=0.0).fit(X)
-        np.testing.assert_allclose(det.decision_function(Y), expected, rtol=1e-10)
+        np.testing.assert_allclose(det.score_stream(Y, det.init_state())[0], expected, rtol=1e-10)
     dpca = DynamicPCA(lags=2, n_components=5).fit(X)
     _, dspe = dpca.lagged_statistics(Y)
     det = RecentredPCAChart(n_components=5, statistic="spe", lags=2, memory=0.0).fit(X)
-    scores = det.decision_function(Y)
+    scores, _ = det.score_stream(Y, det.init_state())
     assert (scores[:2] == 0.0).all()
     np.testing.assert_allclose(scores[2:], dspe / dpca.spe_limit_, rtol=1e-10)
 

@@ -22,6 +22,8 @@ def test_stable_names() -> None:
         "iforest",
         "recentred_pca",
         "diff_variance",
+        "stream_monitor",
+        "process_monitor",
     }
     assert all(cls.name == name for name, cls in DETECTORS.items())
 

@@ -43,6 +43,6 @@ def test_long_streams_scored_in_blocks_equal_chunked_scoring() -> None:
     rng = np.random.default_rng(13)
     det = ShewhartChart().fit(rng.normal(size=500))
     x = rng.normal(size=40_000) + 0.5 * np.sin(np.arange(40_000) / 50.0)
-    first, state = det.score_stream(x[:16_390], det.init_state())
+    first, state = det.score_stream(x[:16_390], det.start_state())
     second, _ = det.score_stream(x[16_390:], state)
     np.testing.assert_array_equal(np.r_[first, second], det.decision_function(x))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from kipsense.records import TruthEvent
-from simulators.process import TAGS, ProcessConfig, ProcessFault, ProcessFrame, ProcessLine
+from simulators.process import TAGS, NormalChanges, ProcessConfig, ProcessFault, ProcessFrame, ProcessLine
 
 START = datetime(2024, 5, 1, tzinfo=UTC)
 HOUR = 3600.0
@@ -135,3 +135,40 @@ def test_bad_faults_are_refused() -> None:
         ProcessFault("bias", "throughput", start_s=0.0)
     with pytest.raises(ValueError, match="unknown"):
         ProcessFault("explode", "reactor_ph", start_s=0.0)
+
+
+def test_normal_long_term_changes_drift_shift_quantise_and_jitter_without_touching_the_base_run() -> None:
+    day = 24 * HOUR
+    changes = NormalChanges(
+        drift_sd_per_day=1.0, season_sd=0.5, setpoint_shifts=((1.0 * day, 2.0),), resolution_sd=0.1, jitter_s=20.0
+    )
+    cfg = ProcessConfig(seed=4, sample_interval_s=60.0, normal=changes)
+    n = 2 * 1440
+    base = ProcessLine(replace(cfg, normal=None)).generate(START, n)
+    moved = ProcessLine(cfg).generate(START, n)
+    np.testing.assert_array_equal(
+        base.values, ProcessLine(ProcessConfig(seed=4, sample_interval_s=60.0)).generate(START, n).values
+    )
+    sd = np.array([t.sd for t in TAGS])
+    # quantised to a tenth of each tag's standard deviation
+    steps = moved.values / (0.1 * sd)
+    np.testing.assert_allclose(steps, np.round(steps), atol=1e-6)
+    # every tag drifts: about 1 sd between the first and the last hour on top of the base run
+    gap = np.abs((moved.values - base.values)[-60:].mean(axis=0) - (moved.values - base.values)[:60].mean(axis=0)) / sd
+    assert (gap > 0.5).mean() > 0.5
+    # the throughput step from day 1 persists in the metal feed flow (loads 0.9 on throughput)
+    feed = TAGS.index(next(t for t in TAGS if t.name == "metal_feed_flow"))
+    diff = (moved.values - base.values)[:, feed] / sd[feed]
+    assert diff[1500:1600].mean() - diff[1300:1400].mean() > 1.0
+    # times move by up to 20 s and stay in order; chunks equal the whole run
+    offsets = (moved.times - base.times).astype("timedelta64[ms]").astype(np.int64) / 1000.0
+    assert (
+        np.abs(offsets).max() <= 20.0
+        and np.abs(offsets).max() > 10.0
+        and (np.diff(moved.times) > np.timedelta64(0)).all()
+    )
+    parts = ProcessFrame.concat([next(c) for c in [ProcessLine(cfg).chunks(START, 500)] for _ in range(6)])
+    np.testing.assert_array_equal(parts.values[:n], moved.values)
+    np.testing.assert_array_equal(parts.times[:n], moved.times)
+    with pytest.raises(ValueError, match="jitter_s"):
+        ProcessConfig(sample_interval_s=10.0, normal=NormalChanges(jitter_s=5.0))
