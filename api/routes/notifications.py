@@ -10,9 +10,10 @@ from typing import Annotated, Any, Literal
 import psycopg
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from api.deps import Admin, ConnDep, Operator
+from api.inputs import Instant, RequestBody
 from kipsense.notify_text import t
 from kipsense.settings import NotifyLinkSettings
 from kipsense.signing import LinkError, verify_ack
@@ -31,7 +32,7 @@ Ids = Annotated[list[Annotated[int, Field(ge=1, le=2**62)]], Field(max_length=10
 Texts = Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]], Field(max_length=100)]
 
 
-class RouteFields(BaseModel):
+class RouteFields(RequestBody):
     """Which alerts a route matches, whom it notifies and when; empty match lists match everything."""
 
     position: int | None = Field(default=None, ge=0, le=1_000_000)
@@ -62,19 +63,19 @@ class RouteCreate(RouteFields):
     name: Name
 
 
-class ContactCreate(BaseModel):
+class ContactCreate(RequestBody):
     name: Name
     language: Language = "fi"
     phone: Annotated[str, Field(max_length=40)] | None = None
     email: Annotated[str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
     webhook_url: Annotated[str, Field(max_length=2000, pattern=r"^https?://")] | None = None
-    apprise_urls: Annotated[list[Annotated[str, Field(max_length=2000)]], Field(max_length=20)] = []
+    apprise_urls: Annotated[list[Annotated[str, Field(max_length=2000)]], Field(max_length=20, default_factory=list)]
 
 
-class GroupCreate(BaseModel):
+class GroupCreate(RequestBody):
     name: Name
-    member_ids: Ids = []
-    rotation_start: datetime | None = None
+    member_ids: Annotated[Ids, Field(default_factory=list)]
+    rotation_start: Instant | None = None
     rotation_hours: float = Field(default=168.0, gt=0, le=24 * 366)
 
 
@@ -136,7 +137,7 @@ def create_contact(conn: ConnDep, key: Admin, body: ContactCreate) -> dict[str, 
         raise _conflict(exc) from exc
 
 
-class ContactUpdate(BaseModel):
+class ContactUpdate(RequestBody):
     language: Language | None = None
     phone: Annotated[str, Field(max_length=40)] | None = None
     email: Annotated[str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
@@ -186,7 +187,7 @@ def create_group(conn: ConnDep, key: Admin, body: GroupCreate) -> dict[str, Any]
 
 
 @router.get("/oncall")
-def oncall(conn: ConnDep, key: Operator, at: datetime | None = None) -> list[dict[str, Any]]:
+def oncall(conn: ConnDep, key: Operator, at: Instant | None = None) -> list[dict[str, Any]]:
     """Who is on duty in each group now (or at `at`, UTC unless it has an offset), since when, and the next handover."""
     when = datetime.now(UTC) if at is None else at if at.tzinfo is not None else at.replace(tzinfo=UTC)
     contacts = {c.contact_id: c.name for c in store.list_contacts(conn)}
