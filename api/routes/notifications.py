@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 import psycopg
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.responses import HTMLResponse
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from api.deps import Admin, ConnDep, Operator
 from api.inputs import Instant, RequestBody
@@ -54,6 +54,13 @@ class RouteFields(RequestBody):
     group_window_s: float | None = Field(default=None, ge=0, le=7 * 86_400)
     repeat_every_s: float | None = Field(default=None, ge=60, le=7 * 86_400)
     stop_after: bool | None = None
+
+    @field_validator("active_from", "active_until", "quiet_from", "quiet_until")
+    @classmethod
+    def _wall_clock(cls, value: time | None) -> time | None:
+        if value is not None and value.tzinfo is not None:
+            raise ValueError("must be a wall-clock time (Europe/Helsinki) without an offset")
+        return value
 
     def values(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump().items() if v is not None}

@@ -103,3 +103,9 @@ def test_contacts_can_be_changed_paused_and_removed(client: TestClient, tokens: 
     group = client.post("/notifications/groups", json={"name": "gone soon"}, headers=admin).json()
     assert client.delete(f"/notifications/groups/{group['group_id']}", headers=admin).status_code == 204
     assert client.delete(f"/notifications/groups/{group['group_id']}", headers=admin).status_code == 404
+
+
+def test_a_time_of_day_with_an_offset_is_refused(client: TestClient, tokens: dict[str, str]) -> None:
+    body = {"name": "offset", "quiet_from": "08:00:28-21:27", "quiet_until": "09:00"}
+    r = client.post("/notifications/routes", json=body, headers=_h(tokens, "admin"))
+    assert r.status_code == 422 and "without an offset" in r.text
