@@ -56,6 +56,7 @@ bench: setup
 	$(BIN)/python bench/quarantine.py
 	$(BIN)/python bench/cells_import.py
 	$(BIN)/python bench/cells.py
+	$(BIN)/python bench/ingest_redelivery.py
 	$(BIN)/python bench/notifications.py
 
 clean-stack:

@@ -40,6 +40,7 @@ from api.routes import (
     stream,
 )
 from api.routes import cell_life as cell_life_routes
+from api.routes import conflicts as conflict_routes
 from api.routes import models as model_routes
 from api.routes import quarantine as quarantine_routes
 from kipsense import __version__
@@ -137,6 +138,7 @@ def create_app(
     app.include_router(metrics.router)
     app.include_router(model_routes.router)
     app.include_router(quarantine_routes.router)
+    app.include_router(conflict_routes.router)
     app.include_router(notifications.router)
     app.include_router(notifications.ack_router)
     return app

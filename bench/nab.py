@@ -176,6 +176,7 @@ TEP_ONSET = 160
 CHECKED: dict[str, tuple[str, dict[str, Any]]] = {
     "stream_monitor": ("stream_monitor", {}),
     "stream_monitor_rm3000": ("stream_monitor", {"record_memory": 3000.0}),
+    "stream_monitor_cap1.5": ("stream_monitor", {"record_cap": 1.5}),
     "ewma": ("ewma", {}),
     "robust_z": ("robust_z", {}),
 }
@@ -327,17 +328,74 @@ def report(results: dict[str, Any], names: Sequence[str]) -> str:
             f"held out {', '.join(HELD_OUT_CATEGORIES)}: {lco['held_out_at_dev_threshold']:.1f} at the threshold "
             f"swept on the development categories, {lco['held_out_swept']:.1f} with its own sweep, "
             f"{lco['held_out_at_own_threshold']:.1f} at the detector's own threshold.",
-            "Goal ≥ 75 standard not reached: 64.9 (above Skyline 58.2, below CAD OSE 69.9, HTM 70.1 and ARTime "
-            "74.9). What moved it, each chosen on the development categories: a trailing-median baseline with a "
-            "log-scale (spike-robust) scale (+8 on development), a seasonal-difference channel, a refractory "
-            "period after each alarm (+5), records in the data's units (+2). Tried and not kept (development "
-            "score fell or the gain was within the noise of a few windows): direction-split records (-5), a "
-            "slow regime statistic (-2; +2 held out), records that learn only part of an alarm (-7; event-stream "
-            "recall +0.13), capped record growth (+1.8 development, -0.5 held out), an absolute z limit beside "
-            "the records (NAB collapses: flat, quantised series reach huge z), a longer damping of repeated "
-            "alarms. The remaining misses are mostly anomalies no larger than an earlier one in the same file "
-            "(nyc_taxi's later holidays, Twitter bursts) and contextual ones a record cannot see; the remaining "
-            "false alarms are records of noise just above the threshold.",
+            f"Goal ≥ 75 standard not reached: {results['stream_monitor_standard']:.1f} (above Skyline 58.2, below "
+            "CAD OSE 69.9, HTM 70.1 and ARTime 74.9). What moved it, each chosen on the development categories: a "
+            "trailing-median baseline with a log-scale (spike-robust) scale (+8 on development), a "
+            "seasonal-difference channel, a refractory period after each alarm (+5), records in the data's units "
+            "(+2). Tried and not kept (development score fell or the gain was within the noise of a few windows): "
+            "direction-split records (-5), a slow regime statistic (-2; +2 held out), records that learn only part "
+            "of an alarm (-7; event-stream recall +0.13), capped record growth (+1.8 development, -0.5 held out), an "
+            "absolute z limit beside the records (NAB collapses: flat, quantised series reach huge z), a longer "
+            "damping of repeated alarms.",
+            "Second round (standard profile, swept; development / held-out; none kept as a default, each failed to "
+            "help both): a contextual novelty member in the spirit of CAD OSE (values quantised in 5-16 bins of the "
+            "running range, contexts of 2-4 successive bins, a never-seen context adds to the score): at best no "
+            "change (8 bins, pairs, weight 0.02: +0.1 / 0.0), larger weights -0.1 to -21; slower level and spread "
+            "statistics (EWMA of 30-300 samples) beside the fast ones: at most +0.3 overall (spread at 60 samples "
+            "only, +0.8 / +0.2; at 30 and 120 samples no change); records started higher after the probationary "
+            "rows (x1.1 / 1.25 / 1.5, the growth of a maximum from 750 to 30k samples): +2.0 / -1.8, +2.8 / -3.3, "
+            "-5.4 / -1.5; a record margin learnt from how far each statistic usually beats its record: -0.9 overall "
+            "(alpha 0.3), -7.8 (alpha 1); per-statistic weights of +-3 % (point, level, spread, seasonal "
+            "channel): development moves -9 to +2.3, never both up (point x0.97: +2.3 / -1.2); refractory "
+            "60 / 70 / 80 / 90 / 110 / 120 / 150 / 200 rows: development 55.2-55.6 from 60 to 120 rows "
+            "(54.2 / 52.9 at 150 / 200) while held-out swings "
+            "74.8 / 74.9 / 75.0 / 73.6 / 73.4 / 72.0 / 64.7 / 67.4 (100: 73.3), so the held-out optimum cannot be "
+            "chosen honestly and 100 stays; a damping that fades over the refractory period: +0.2; memory "
+            "1000 / 4000, fast 5 / 20, window 31, min_z 2.5 / 3.5, k 1.1: all within -2.5 and +0.2; fusing the "
+            "statistics (the largest record ratio times the second largest, capped at 3, to a power 0.1 / 0.25 / "
+            "0.5: a real change moves several statistics, a noise record one): +3.3 / -0.9, -0.5 / -4.1, "
+            "+0.4 / -9.1; the season as the best seasonal-naive lag (of the cycle and its multiples, the smallest "
+            "median seasonal difference): +1.8 overall, +3.9 / 0.0, but the gain is one file (nyc_taxi, whose "
+            "holidays are caught against the same weekday a week before), the week wins there by 9 % of the "
+            "median on its 15 probationary days, within the criterion's sampling noise (on a plain daily series "
+            "with noise the rule picks a multiple, 216 h for 24 h), no held-out file changes its lag, and with a "
+            "10 % margin the gain is gone, so it is luck on one file, not kept; a discord member (distance of the "
+            "last 5 / 10 / 30 values to their nearest match among the previous 2000-5000 windows, divided by its "
+            "own record like the other statistics, weight 0.7-1.1, a prototype outside the detector): -5.5 to "
+            "+0.7, the best (30 values, weight 0.85) +1.6 / -0.1, not built in. Where the "
+            "points go (at the own threshold): 24 of 116 windows missed (about 19 normalised points), 160 "
+            "false-alarm rows (about 7.5 points), and detections at the labelled point, mid-window, earn 0.86 each "
+            "(about 5 points; an earlier alarm would need a warning before the anomaly). The false alarms are noise "
+            "records just above the threshold (ratios 1.02-1.1) while most detections score 3 or more, but about "
+            "ten detections are as marginal, so the sweep stays at 1.02. Eight missed windows peak at 0.8-0.99 "
+            "(nyc_taxi's holidays, a Twitter burst no larger than an earlier one); the rest (spike density rising, "
+            "a series dropping to a value common in it, short AdExchange and traffic files) peak below 0.45: "
+            "anomalies of a kind none of the statistics measures.",
+            "Repeated faults: `record_cap` (off by default) lets the long record count only up to `record_cap` "
+            "minimum sizes (`min_z` sigma); larger values are compared with the record of the last `recent_memory` "
+            "(3000) samples alone. "
+            + " ".join(
+                f"With `{', '.join(f'{k}={v:g}' for k, v in CHECKED[key][1].items())}`: NAB "
+                f"{r['standard']:.1f} / {r['reward_low_fp']:.1f} / {r['reward_low_fn']:.1f} swept, "
+                f"{r['standard_at_own_threshold']:.1f} standard at its own threshold (development "
+                f"{r['dev_swept']:.1f}, held out {r['held_out_swept']:.1f}); event recall "
+                f"{results[f'{key}_event_stream']['event_recall']:.2f} at "
+                f"{results[f'{key}_event_stream']['false_alarms_per_10k']:.1f} false alarms / 10k."
+                for key in CHECKED
+                if f"{key}_nab" in results
+                for r in [results[f"{key}_nab"]]
+            )
+            + " Other caps (recent memory 3000): 2 / 3 / 5 / 10 / 20 give NAB 59.5 / 58.6 / 61.2 / 61.3 / 61.5 and "
+            "event recall 0.68 (cap 2) or no gain (cap 10 and 20: the event stream's faults are under 30 sigma); "
+            "recent memory 10 000 with cap 1.5: 62.9, recall 0.61. The cap on the level and spread statistics only "
+            "(cap 1.5): NAB 63.8 (-1.1; development -1.5, held out -0.2; 62.2 at its own threshold) and event recall "
+            "0.77 at the default's 0.5 false alarms / 10k, but 4.0 / 3.4 dust false alarms per sensor-day (the "
+            "default: 0.8 / 0.5), so not a default either; on the spread alone: NAB 65.5 swept (+0.2 development, "
+            "+2.0 held out) but 64.8 at its own threshold and 56.2 low-FP (-1.2), no event-stream gain: not kept. "
+            "The cap is the better way to catch repeats "
+            "(against `record_memory=3000`: nearly the same recall at a tenth of the false alarms), but NAB, "
+            "where a repeat is usually not labelled, loses about 6 points with it, so it is an option for plants "
+            "where the same fault recurs, not the default.",
             "Checks on data the defaults were not chosen on (same command). Tennessee Eastman (bibmon's Braatz "
             "files), each of the 52 channels watched alone, fitted on `d00.dat`: share of channel-samples and of "
             "samples with any channel flagged on the normal test run, faults (of 18) with an alarm after the onset, "
@@ -430,6 +488,16 @@ def main() -> None:
                 results["stream_monitor_leave_category_out"] = lco
                 print("  leave-category-out:", {k: round(v, 2) for k, v in lco.items()})
                 for key, (other, other_params) in CHECKED.items():
+                    if other == "stream_monitor" and other_params:
+                        # the non-default settings offered for repeated faults: their NAB cost
+                        variant = run_detector(other, other_params, corpus)
+                        scores = evaluate(variant, corpus, labelled)
+                        results[f"{key}_nab"] = {
+                            **{p: scores[f"{other}_{p}"] for p in ns.PROFILES},
+                            **{f"{p}_at_own_threshold": scores[f"{other}_{p}_at_own_threshold"] for p in ns.PROFILES},
+                            **leave_category_out(variant, corpus),
+                        }
+                        print(f"  {key} nab:", {k: round(v, 2) for k, v in results[f"{key}_nab"].items()})
                     results[f"{key}_tep_channels"] = tep_channels(other, other_params)
                     results[f"{key}_event_stream"] = event_stream_check(other, other_params)
                     for realism in (False, True):

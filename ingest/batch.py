@@ -1,7 +1,9 @@
 """A batch of decoded messages and its one-transaction write.
 
-Readings, device events, ``last_seen`` updates and quarantine rows of a batch commit together (one
-transaction), so an acknowledgement sent after the commit covers all of them. A batch the database refuses
+Readings, device events, ``last_seen`` updates, recorded conflicts and quarantine rows of a batch commit
+together (one transaction), so an acknowledgement sent after the commit covers all of them. Each reading is
+written with the message that carried it, so a reading that conflicts with a stored one (same key, other
+values) is recorded naming its topic and payload (``store.conflicts``). A batch the database refuses
 for a reason that retrying cannot fix (a value out of a column's range, a constraint) would otherwise be
 retried forever and stall the stream; it is split: each message is written in its own transaction, and the
 ones the database still refuses go to quarantine with reason ``rejected_by_database``. The Sparkplug state of
@@ -84,6 +86,12 @@ class CommitResult:
     inserted: int
     quarantined: list[QuarantineItem]
     rejected: int
+    conflicts: int = 0
+
+    @property
+    def duplicates(self) -> int:
+        """Readings offered again exactly as stored (redeliveries), skipped silently."""
+        return self.offered - self.inserted - self.conflicts
 
 
 def _outcome(msg: Message) -> Outcome:
@@ -92,11 +100,20 @@ def _outcome(msg: Message) -> Outcome:
     return msg.outcome
 
 
-def _write(conn: Conn, records: list[Item], quarantined: list[QuarantineItem], worker: str, keep_bytes: int) -> int:
-    inserted = 0
+def _write(
+    conn: Conn,
+    records: list[Item],
+    sources: list[Message],
+    quarantined: list[QuarantineItem],
+    worker: str,
+    keep_bytes: int,
+) -> tuple[int, int]:
+    """Rows inserted and conflicts recorded; ``sources[i]`` is the message of ``records[i]``."""
+    inserted = conflicts = 0
     if records:
         now = datetime.now(UTC)
-        inserted = store_readings.write_records(conn, records, received_at=now).inserted
+        written = store_readings.write_records(conn, records, received_at=now, sources=sources, worker=worker)
+        inserted, conflicts = written.inserted, written.conflicts
         last: dict[str, datetime] = {}
         for rec in records:
             at = rec.last_time if isinstance(rec, RowBlock) else rec.time
@@ -106,7 +123,7 @@ def _write(conn: Conn, records: list[Item], quarantined: list[QuarantineItem], w
         store_devices.touch_seen(conn, device_ids=list(last), last_times=list(last.values()), received=now)
         store_readings.notify_new(conn)
     store_quarantine.add_many(conn, quarantined, worker=worker, keep_bytes=keep_bytes)
-    return inserted
+    return inserted, conflicts
 
 
 def commit(
@@ -114,13 +131,18 @@ def commit(
 ) -> CommitResult:
     """Write the batch in one transaction; outage errors propagate with nothing written."""
     options = options or WriteOptions(keep_bytes=QUARANTINE_KEEP_BYTES)
-    records = [r for m in messages for r in _outcome(m).items]
+    records: list[Item] = []
+    sources: list[Message] = []
+    for m in messages:
+        items = _outcome(m).items
+        records += items
+        sources += [m] * len(items)
     quarantined = [q for m in messages if (q := _outcome(m).quarantined) is not None]
     try:
         with conn.transaction():
-            inserted = _write(conn, records, quarantined, worker, options.keep_bytes)
+            inserted, conflicts = _write(conn, records, sources, quarantined, worker, options.keep_bytes)
             store_sparkplug.save(conn, options.sparkplug, seqs=options.sparkplug_seqs)
-        return CommitResult(sum(_outcome(m).rows for m in messages), inserted, quarantined, 0)
+        return CommitResult(sum(_outcome(m).rows for m in messages), inserted, quarantined, 0, conflicts)
     except OUTAGE_ERRORS:
         raise
     except psycopg.Error:
@@ -129,7 +151,7 @@ def commit(
 
 
 def _commit_one_by_one(conn: Conn, messages: Sequence[Message], *, worker: str, options: WriteOptions) -> CommitResult:
-    offered = inserted = rejected = 0
+    offered = inserted = rejected = conflicts = 0
     quarantined: list[QuarantineItem] = []
     for msg in messages:
         outcome = _outcome(msg)
@@ -139,8 +161,11 @@ def _commit_one_by_one(conn: Conn, messages: Sequence[Message], *, worker: str, 
         if not outcome.rows:
             continue
         try:
+            items = outcome.items
             with conn.transaction():
-                inserted += _write(conn, outcome.items, [], worker, options.keep_bytes)
+                new, conflicted = _write(conn, items, [msg] * len(items), [], worker, options.keep_bytes)
+            inserted += new
+            conflicts += conflicted
             offered += outcome.rows
         except OUTAGE_ERRORS:
             raise
@@ -154,4 +179,4 @@ def _commit_one_by_one(conn: Conn, messages: Sequence[Message], *, worker: str, 
     with conn.transaction():
         store_quarantine.add_many(conn, quarantined, worker=worker, keep_bytes=options.keep_bytes)
         store_sparkplug.save(conn, options.sparkplug, seqs=options.sparkplug_seqs)
-    return CommitResult(offered, inserted, quarantined, rejected)
+    return CommitResult(offered, inserted, quarantined, rejected, conflicts)

@@ -9,6 +9,9 @@ Routing by topic:
   publish there); its devices' values are stored under ``<edge>-<device>`` ids without registration.
   NDEATH/DDEATH and ``seq`` gaps become ``DeviceEvent`` rows (``device_events``).
 
+Readings without a device timestamp get estimated times from the receive time; ``EstimatedClock`` keeps those
+of one device strictly increasing across messages (``ingest.estimated``), so none takes another's key.
+
 Every outcome is final: a message is decoded exactly once, and a batch that has to be retried reuses the
 outcome, so the Sparkplug state never sees a message twice because of a database retry.
 
@@ -44,6 +47,7 @@ from ingest.decoders.sparkplug import (
     platform_device_id,
 )
 from ingest.directory import DeviceDirectory
+from ingest.estimated import EstimatedClock
 from ingest.quarantine_limit import QuarantineLimiter
 from kipsense.records import DeviceKind, Record, is_valid_device_id
 from kipsense.settings import IngestSettings
@@ -116,6 +120,7 @@ class MessageDecoder:
         self._sparkplug_loaded = sparkplug is not None  # a decoder handed in brings its own state
         self._limiter = QuarantineLimiter(per_minute=settings.quarantine_per_minute, burst=settings.quarantine_burst)
         self._clock = clock
+        self.estimated = EstimatedClock()
 
     def decode(
         self, conn: psycopg.Connection[Any] | None, topic: str, payload: bytes, received_at: datetime
@@ -170,7 +175,8 @@ class MessageDecoder:
             records = decode_message(
                 fmt, payload, topic_device=device_id, kind=kind, received_at=received_at, window=self._window
             )
-            return Outcome(records)
+            # SenML's estimated times are the device's own relative offsets: kept as sent.
+            return Outcome(records if fmt == "senml" else self.estimated.place(records))
         except DecodeError as exc:
             outcome = Outcome(
                 quarantined=QuarantineItem(topic, device_id, exc.reason.value, exc.detail, payload, received_at)
@@ -205,8 +211,9 @@ class MessageDecoder:
         self._load_sparkplug(conn)
         unborn = self._unborn(parts)
         result = self.sparkplug.decode(topic, payload, received_at=received_at, window=self._window)
+        records: list[Record] = [*result.records, *result.events]
         return Outcome(
-            [*result.records, *result.events],
+            self.estimated.place(records),
             seq_gaps=result.seq_gaps,
             sparkplug_node=f"{parts.group}/{parts.edge_node}",
             sparkplug_tables=parts.message_type in ("NBIRTH", "NDEATH", "DBIRTH", "DDEATH"),

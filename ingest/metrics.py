@@ -42,7 +42,10 @@ class StatsCollector(Collector):
         yield self._counter("messages", "MQTT messages received", s.messages)
         yield self._counter("redelivered_messages", "messages the broker sent again (DUP flag)", s.redelivered)
         yield self._counter("rows", "rows newly stored", s.rows)
-        yield self._counter("duplicate_rows", "rows offered again and skipped by the unique keys", s.duplicate_rows)
+        yield self._counter("duplicate_rows", "rows offered again as stored (redeliveries), skipped", s.duplicate_rows)
+        yield self._counter(
+            "conflicts", "readings refused because their key is stored with other values (recorded)", s.conflicts
+        )
         yield self._counter("acked_messages", "messages acknowledged to the broker after commit or spool", s.acked)
         yield self._counter("commits", "batches committed", s.commits)
         yield self._counter("db_errors", "database outage errors (connect or write)", s.db_errors)

@@ -58,6 +58,7 @@ class IngestStats:
     messages: int = 0
     rows: int = 0
     duplicate_rows: int = 0
+    conflicts: int = 0
     acked: int = 0
     commits: int = 0
     db_errors: int = 0

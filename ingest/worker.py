@@ -452,7 +452,8 @@ class IngestWorker:
         result = batches.commit(conn, messages, worker=self.client_id, options=self._options(messages))
         self.stats.observe_commit(len(messages), time.perf_counter() - started)
         self.stats.rows += result.inserted
-        self.stats.duplicate_rows += result.offered - result.inserted
+        self.stats.duplicate_rows += result.duplicates
+        self.stats.conflicts += result.conflicts
         if result.rejected:
             self.stats.rejected_batches += 1
             for _ in range(result.rejected):
@@ -507,7 +508,8 @@ class IngestWorker:
             result = batches.commit(conn, messages, worker=self.client_id, options=self._write_options)
             self.stats.observe_commit(len(messages), time.perf_counter() - started)
             self.stats.rows += result.inserted
-            self.stats.duplicate_rows += result.offered - result.inserted
+            self.stats.duplicate_rows += result.duplicates
+            self.stats.conflicts += result.conflicts
             self._spool.remove(path)
             self.stats.replayed += len(messages)
             log.info("%s: replayed %d spooled messages from %s", self.client_id, len(messages), path.name)

@@ -12,6 +12,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
@@ -22,6 +23,7 @@ from prometheus_client.registry import Collector
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from store import conflicts as store_conflicts
 from store import ops_stats
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,15 @@ class PlatformCollector(Collector):
         for reason, n in sorted(ops_stats.quarantined_since(conn, seconds=self._quarantine_window_s).items()):
             quarantine.add_metric([reason], n)
         yield quarantine
+        since = datetime.now(UTC) - timedelta(seconds=self._quarantine_window_s)
+        conflicts = GaugeMetricFamily(
+            "kipsense_reading_conflicts_recent",
+            "readings refused within the window because their key was stored with other values, by table",
+            labels=["table"],
+        )
+        for table, n in sorted(store_conflicts.counts_by_table(conn, since=since).items()):
+            conflicts.add_metric([table], n)
+        yield conflicts
         age = GaugeMetricFamily(
             "kipsense_device_last_received_age_seconds",
             "seconds since the device's newest stored data arrived",

@@ -1,7 +1,8 @@
 """Typed records that travel from decoders to the store and from the store to detectors.
 
 Every record keeps the device's own timestamp (UTC, timezone-aware). ``time_estimated`` is true when the
-device sent no timestamp and the receive time was used instead.
+device sent no timestamp and the receive time was used instead (several such readings of one message are
+spread 1 µs apart in list order so each keeps its own key; see ``ingest.decoders.native_json``).
 """
 
 from __future__ import annotations

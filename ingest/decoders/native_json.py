@@ -13,11 +13,18 @@ Process lines send ``{"ts": ..., "tags": {"FIC101.PV": 12.5, ...}, "quality": 19
 A message is accepted or refused whole: one bad reading sends the whole message to quarantine, raw bytes
 kept, so a back-fill batch is never half stored. Unknown keys are ignored (a newer firmware may add
 diagnostics); a reading with no known measurement is refused.
+
+A reading without a timestamp gets an estimated time (``time_estimated``): the receive time. When a list holds
+several such readings they are taken to be in the order measured (oldest first) and spread one microsecond
+apart, the last one at the receive time, so each keeps its own key instead of all colliding on one (for
+process lines the unit is one list item, all of whose tags share its time). The microsecond steps only keep
+the readings apart and in order; the flag says the times are not the device's. See ``spread_estimated``.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from ingest.decoders.common import TimeWindow, check_bounds, loads_strict, parse_time
@@ -29,6 +36,24 @@ from kipsense.records import DeviceKind, ProcessValue, Record
 MAX_READINGS: Final = 10_000
 _QUALITY = Field("quality", 0, 255, int)
 _DEVICE_KEYS = frozenset({"device", "device_id"})
+_US: Final = timedelta(microseconds=1)
+
+
+def estimated_time(received_at: datetime, position: int, count: int) -> datetime:
+    """The estimated time of the ``position``-th (from 0) of ``count`` readings without a timestamp."""
+    return received_at - (count - 1 - position) * _US
+
+
+def spread_estimated(records: list[Record], received_at: datetime) -> list[Record]:
+    """Spread readings that got the receive time (``time_estimated``) 1 µs apart in list order, the last at it."""
+    if len(records) < 2:
+        return records
+    positions = [i for i, r in enumerate(records) if getattr(r, "time_estimated", False)]
+    count = len(positions)
+    if count > 1:
+        for j, i in enumerate(positions):
+            records[i] = replace(records[i], time=estimated_time(received_at, j, count))
+    return records
 
 
 def _items(doc: Any, topic_device: str) -> list[Any]:
@@ -107,14 +132,19 @@ def _reading(
     return layout.construct(values)
 
 
+def _stamps(raw: dict[str, Any]) -> list[Any]:
+    return [raw[k] for k in TIME_KEYS if raw.get(k) is not None]
+
+
 def _process(
-    raw: dict[str, Any], topic_device: str, received_at: datetime, oldest: datetime, latest: datetime
+    raw: dict[str, Any], topic_device: str, estimated_at: datetime, oldest: datetime, latest: datetime
 ) -> list[Record]:
+    """The tag values of one process item; without a timestamp they all get ``estimated_at``."""
     _check_device(raw, topic_device)
-    stamps = [raw[k] for k in TIME_KEYS if raw.get(k) is not None]
+    stamps = _stamps(raw)
     if len(stamps) > 1:
         raise DecodeError(Reason.DUPLICATE_KEY, "timestamp given twice under different names")
-    ts, estimated = _time(stamps[0] if stamps else None, received_at, oldest, latest)
+    ts, estimated = _time(stamps[0] if stamps else None, estimated_at, oldest, latest)
     tags = raw.get("tags")
     if tags is None:
         tag, value = raw.get("tag"), raw.get("value")
@@ -156,14 +186,20 @@ def decode(
     oldest, latest = window.bounds(received_at)
     out: list[Record] = []
     if kind is DeviceKind.PROCESS:
+        untimed = sum(1 for raw in items if type(raw) is dict and not _stamps(raw))
+        position = 0
         for raw in items:
             if type(raw) is not dict:
                 raise DecodeError(Reason.WRONG_TYPE, "a reading must be a JSON object")
-            out.extend(_process(raw, topic_device, received_at, oldest, latest))
+            estimated_at = received_at
+            if untimed > 1 and not _stamps(raw):
+                estimated_at = estimated_time(received_at, position, untimed)
+                position += 1
+            out.extend(_process(raw, topic_device, estimated_at, oldest, latest))
         return out
     layout = LAYOUTS[kind]
     for raw in items:
         if type(raw) is not dict:
             raise DecodeError(Reason.WRONG_TYPE, "a reading must be a JSON object")
         out.append(_reading(raw, layout, topic_device, received_at, oldest, latest))
-    return out
+    return spread_estimated(out, received_at)

@@ -3,11 +3,14 @@
 Each generated batch (several messages, duplicates of a key within and across messages, now and then a
 message only the strict decoder takes) is decoded twice: by the strict decoder for one device and by the
 worker's path (fast path, strict fallback) for another. Both are committed through ``ingest.batch.commit``,
-then committed again (a redelivery); the stored rows, counts and quarantine reasons must be the same.
+then committed again (a redelivery); the stored rows, counts, recorded conflicts and quarantine reasons must be
+the same, and every reading of an accepted message must be accounted for: stored as sent, or recorded as a
+conflict beside the stored values (nothing dropped silently).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from typing import Any
@@ -21,6 +24,7 @@ from ingest.batch import Message
 from ingest.decoders import DecodeError, columnar, native_json
 from ingest.decoding import Outcome
 from kipsense.records import DeviceKind
+from store import conflicts
 from store.db import Conn, connect
 from store.quarantine import QuarantineItem
 from tests.ingest.decoders.test_columnar import NOW, NOW_MS, WINDOW, plain_batches
@@ -94,8 +98,38 @@ def test_fast_and_strict_paths_store_the_same_rows(conn: Conn, batch: list[tuple
     for attempt in range(2):  # the second commit is a redelivery: nothing new
         s = batches.commit(conn, _messages(strict, strict_dev), worker="test")
         f = batches.commit(conn, _messages(fast, fast_dev), worker="test")
-        assert (f.offered, f.inserted, f.rejected) == (s.offered, s.inserted, s.rejected)
+        assert (f.offered, f.inserted, f.rejected, f.conflicts) == (s.offered, s.inserted, s.rejected, s.conflicts)
         event("duplicates within the batch" if s.inserted < s.offered and attempt == 0 else "no duplicates")
+        event("conflicts" if s.conflicts and attempt == 0 else "no conflicts")
+        if attempt:
+            assert (f.inserted, f.conflicts) == (s.inserted, s.conflicts) == (0, 0)
         assert [q.reason for q in f.quarantined] == [q.reason for q in s.quarantined]
     for table in sorted({_TABLES[kind] for kind, _ in batch}):
         assert _stored(conn, table, fast_dev) == _stored(conn, table, strict_dev)
+    assert _conflicts(conn, fast_dev) == _conflicts(conn, strict_dev)
+    for device, outcomes in ((strict_dev, strict), (fast_dev, fast)):
+        _assert_accounted_for(conn, device, outcomes)
+
+
+def _conflicts(conn: Conn, device: str) -> list[tuple[Any, ...]]:
+    rows = conflicts.recent(conn, device_id=device, limit=10_000)
+    return sorted((r.source_table, r.time, repr(r.stored), repr(r.offered), r.repeats) for r in rows)
+
+
+def _values(record: Any) -> dict[str, Any]:
+    return {k: v for k, v in dataclasses.asdict(record).items() if k not in ("device_id", "time")}
+
+
+def _assert_accounted_for(conn: Conn, device: str, outcomes: list[Outcome]) -> None:
+    """Each reading of an accepted message is stored as sent or recorded as a conflict with its values."""
+    stored: dict[Any, dict[str, Any]] = {}
+    for table in _TABLES.values():
+        rows = conn.execute(f"SELECT * FROM {table} WHERE device_id = %s", (device,)).fetchall()  # noqa: S608
+        stored.update({r["time"]: {k: v for k, v in r.items() if k not in ("device_id", "time", "received_at")}
+                       for r in rows})  # fmt: skip
+    offered = [(r.time, r.offered) for r in conflicts.recent(conn, device_id=device, limit=10_000)]
+    for outcome in outcomes:
+        for record in outcome.all_records():
+            values = _values(record)  # == compares JSON's 0 with 0.0 as equal, as the database does
+            if stored.get(record.time) != values:
+                assert (record.time, values) in offered, f"{record} vanished"

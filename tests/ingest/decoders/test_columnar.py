@@ -161,3 +161,39 @@ def test_unusual_batches_take_the_strict_path() -> None:
     late = json.dumps([{"ts": NOW_MS + 10**6 + k, "pm10": 1.0} for k in range(10)]).encode()
     assert _fast(DeviceKind.DUST, late) is None
     assert _strict(DeviceKind.DUST, late)[0] == "future_timestamp"
+
+
+@st.composite
+def partly_untimed(draw: st.DrawFn) -> tuple[DeviceKind, list[dict[str, Any]]]:
+    """Lists of plain readings, some or all without a timestamp."""
+    kind = draw(st.sampled_from([DeviceKind.DUST, DeviceKind.MET, DeviceKind.CYCLER]))
+    floats = sorted(k for k, spec in FIELDS[kind].items() if spec.kind is float and spec.name == k)  # no aliases
+    keys = draw(st.lists(st.sampled_from(floats), min_size=1, max_size=3, unique=True))
+    readings = []
+    for _ in range(draw(st.integers(min_value=1, max_value=12))):
+        reading = {k: draw(_plain_value(kind, k)) for k in keys}
+        if draw(st.booleans()):
+            reading["ts"] = draw(_plain_value(kind, "ts"))
+        readings.append(reading)
+    return kind, readings
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batch=partly_untimed())
+def test_readings_without_timestamps_keep_their_own_times_in_list_order(
+    batch: tuple[DeviceKind, list[dict[str, Any]]],
+) -> None:
+    kind, readings = batch
+    payload = json.dumps(readings).encode()
+    records = _strict(kind, payload)
+    assert isinstance(records, list)
+    assert len(records) == len(readings)
+    untimed = [r for r, raw in zip(records, readings, strict=True) if "ts" not in raw]
+    event(f"{min(len(untimed), 3)}+ untimed")
+    assert all(getattr(r, "time_estimated", False) for r in untimed)
+    assert [r.time for r in untimed] == sorted({r.time for r in untimed})  # distinct, in list order
+    if untimed:
+        assert untimed[-1].time == NOW
+        assert NOW - untimed[0].time == timedelta(microseconds=len(untimed) - 1)
+    # The fast path never estimates: it leaves such lists to the strict decoder.
+    assert _fast(kind, payload) is None or not untimed

@@ -77,6 +77,40 @@ def test_a_shorter_record_memory_catches_repeated_faults_with_few_false_alarms()
     assert caught / total >= 0.9
 
 
+def test_a_record_cap_catches_repeated_faults_with_few_false_alarms() -> None:
+    caught = total = 0
+    for seed in range(3):
+        flags, false, faults, _ = _run_realistic(seed, record_cap=1.5)
+        caught += sum(bool(flags[f : f + 3].any()) for f in faults)
+        total += faults.size
+        assert false.mean() < 0.002
+    assert caught / total >= 0.9
+
+
+def test_a_record_cap_compares_large_values_with_the_recent_record_only() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=20_000)
+    x[5000] += 12.0
+    x[7000] += 10.0  # a slightly smaller fault, 2000 samples later (within both memories)
+    default = StreamMonitor().fit(rng.normal(size=1000))
+    capped = StreamMonitor(record_cap=1.5).fit(rng.normal(size=1000))
+    assert default.predict(x)[5000] and not default.predict(x)[7000]
+    assert capped.predict(x)[5000] and capped.predict(x)[7000]
+
+
+def test_a_record_cap_scores_in_chunks_as_whole() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=9000)
+    x[::1500] += 9.0
+    det = StreamMonitor(record_cap=1.5, recent_memory=500.0).fit(rng.normal(size=800))
+    state = det.start_state()
+    parts = []
+    for lo in range(0, x.size, 611):
+        s, state = det.score_stream(x[lo : lo + 611], state)
+        parts.append(s)
+    np.testing.assert_allclose(np.concatenate(parts), det.decision_function(x), rtol=1e-10, atol=1e-12)
+
+
 def test_a_level_shift_becomes_the_new_normal() -> None:
     rng = np.random.default_rng(1)
     det = StreamMonitor().fit(rng.normal(10.0, 1.0, 1000))
