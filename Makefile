@@ -57,6 +57,7 @@ bench: setup
 	$(BIN)/python bench/cells_import.py
 	$(BIN)/python bench/cells.py
 	$(BIN)/python bench/ingest_redelivery.py
+	$(BIN)/python bench/notifications.py
 
 clean-stack:
 	-$(BIN)/kipsense stack down --name main

@@ -33,6 +33,7 @@ from api.routes import (
     health,
     incidents,
     metrics,
+    notifications,
     page,
     park,
     sites,
@@ -43,17 +44,23 @@ from api.routes import conflicts as conflict_routes
 from api.routes import models as model_routes
 from api.routes import quarantine as quarantine_routes
 from kipsense import __version__
-from kipsense.settings import ApiSettings, DatabaseSettings, MqttSettings
+from kipsense.settings import ApiSettings, DatabaseSettings, MqttSettings, NotifyLinkSettings
 
 
 def create_app(
-    *, settings: ApiSettings, database_url: str, mqtt: MqttSettings, limits: ApiLimits | None = None
+    *,
+    settings: ApiSettings,
+    database_url: str,
+    mqtt: MqttSettings,
+    limits: ApiLimits | None = None,
+    notify_links: NotifyLinkSettings | None = None,
 ) -> FastAPI:
     """The application; the connection pool opens in the lifespan, so building the app touches nothing.
 
     ``limits`` default to ``KIPSENSE_API_...`` variables, read here (when the process builds its app).
     """
     limits = limits or ApiLimits()
+    notify_links = notify_links or NotifyLinkSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -97,6 +104,7 @@ def create_app(
     app.state.settings = settings
     app.state.mqtt = mqtt
     app.state.limits = limits
+    app.state.notify_links = notify_links
     app.state.auth_limiter = FailedAuthLimiter(
         limit=limits.auth_failures, window_s=limits.auth_window_s, max_clients=limits.auth_clients
     )
@@ -131,6 +139,8 @@ def create_app(
     app.include_router(model_routes.router)
     app.include_router(quarantine_routes.router)
     app.include_router(conflict_routes.router)
+    app.include_router(notifications.router)
+    app.include_router(notifications.ack_router)
     return app
 
 

@@ -34,6 +34,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from kipsense import notify_demo
 from kipsense.stack import LocalStack
 from store import apikeys
 from store import models as store_models
@@ -120,10 +121,14 @@ def run_all(root: Path, *, stop: threading.Event, port: int = 8000) -> int:
     key = demo_key(root, env["KIPSENSE_DATABASE_URL"])
     if ensure_process_model(env):  # twelve hours: the line's slow factors move over hours
         log.info("trained and activated %s (process_monitor) on the line's back-filled history", PROCESS_MODEL)
+    demo_notify = notify_demo.prepare(root, database_url=env["KIPSENSE_DATABASE_URL"], api_port=port)
+    env = {**demo_notify.env, **env}  # the caller's own KIPSENSE_NOTIFY_... settings win
     children = [
+        _spawn(demo_notify.catcher_args, env),
         _spawn(["ingest"], env),
         _spawn(["score"], env),
         _spawn(["api", "--port", str(port)], env),
+        _spawn(["notify"], env),
         *(_spawn(["simulate", *args], env) for args in SIMULATORS),
     ]
     url = f"http://127.0.0.1:{port}"
@@ -132,6 +137,7 @@ def run_all(root: Path, *, stop: threading.Event, port: int = 8000) -> int:
         f"  API:       {url}  (OpenAPI: {url}/docs)\n"
         f"  demo key:  {key}  (also in {root / 'demo-api-key'})\n"
         f"  try:       curl -H 'Authorization: Bearer {key}' {url}/alerts\n"
+        f"  messages:  {demo_notify.folder / 'mail'}/*.eml and {demo_notify.folder / 'webhook.log'}\n"
         "Ctrl-C stops everything.\n",
         flush=True,
     )

@@ -134,3 +134,25 @@ class LakeSettings(BaseSettings):
 
     root: Path = Path(".local/lake")
     lag_s: float = Field(default=60.0, ge=0, description="the export leaves rows younger than this for the next run")
+
+
+class NotifyLinkSettings(BaseSettings):
+    """Acknowledgement links in notifications: shared by the sender (signs) and the API (checks).
+
+    The key has no default: without it the sender refuses to start and the API's acknowledgement page
+    answers 503. ``kipsense run`` (the development profile) generates one under ``.local/``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="KIPSENSE_NOTIFY_", extra="ignore")
+
+    link_key: SecretStr | None = Field(default=None, description="HMAC key of acknowledgement links (32+ chars)")
+    public_url: str = Field(default="http://127.0.0.1:8000", description="where recipients reach the API")
+    link_ttl_h: float = Field(default=72.0, gt=0, description="how long an acknowledgement link stays valid")
+
+    @field_validator("link_key")
+    @classmethod
+    def _strong_key(cls, value: SecretStr | None) -> SecretStr | None:
+        _refuse_placeholder(value)
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("the link key must be at least 32 characters")
+        return value

@@ -15,6 +15,8 @@ from psycopg import sql
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
+from store import notifications
+
 Conn = psycopg.Connection[Any]
 SEVERITIES = ("info", "warning", "major", "critical")
 STATUSES = ("active", "acknowledged", "cleared")
@@ -77,10 +79,13 @@ def _event(
     comment: str | None = None,
     data: dict[str, Any] | None = None,
 ) -> None:
-    conn.execute(
-        "INSERT INTO alert_events (alert_id, kind, actor, comment, data) VALUES (%s, %s, %s, %s, %s)",
+    row = conn.execute(
+        "INSERT INTO alert_events (alert_id, kind, actor, comment, data) VALUES (%s, %s, %s, %s, %s)"
+        " RETURNING event_id",
         (alert_id, kind, actor, comment, Jsonb(data or {})),
-    )
+    ).fetchone()
+    if row is not None and kind in notifications.NOTIFY_KINDS:  # the outbox row, in this same transaction
+        notifications.enqueue(conn, event_id=int(row["event_id"]), alert_id=alert_id, kind=kind, data=data or {})
 
 
 def raise_alert(

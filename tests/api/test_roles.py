@@ -20,7 +20,12 @@ pytestmark = pytest.mark.stack
 #: Routes anyone may call (the page asks for a key itself; health is for load balancers).
 PUBLIC = {("GET", "/"), ("GET", "/health")}
 #: Routes whose credential is not an API key (a single-use claim code redeemed by a device).
-OWN_CREDENTIAL = {("POST", "/claims/{code}/redeem")}
+OWN_CREDENTIAL = {
+    ("POST", "/claims/{code}/redeem"),
+    # a notification's signed, expiring acknowledgement link (tests/notify/test_ack.py)
+    ("GET", "/notify/ack/{token}"),
+    ("POST", "/notify/ack/{token}"),
+}
 R, OP, F, A = "researcher", "operator", "field", "admin"
 #: The roles this package's routes admit, written out so a change of a route's roles fails here.
 EXPECTED: dict[tuple[str, str], set[str]] = {

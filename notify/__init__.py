@@ -1,0 +1,1 @@
+"""The notification sender: outbox -> routing -> messages -> channels (``kipsense notify``)."""
