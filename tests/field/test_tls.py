@@ -58,7 +58,7 @@ def _connect(port: int, password: str, context: ssl.SSLContext | None) -> bool:
     client.connect("127.0.0.1", port, keepalive=10)
     client.loop_start()
     try:
-        done.wait(10)
+        done.wait(60)  # an event, bounded generously: a TLS handshake on a loaded machine is slow
     finally:
         client.disconnect()
         client.loop_stop()
