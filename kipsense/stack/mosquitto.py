@@ -27,7 +27,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -81,15 +80,6 @@ certfile {tls}/server.crt
 keyfile {tls}/server.key
 tls_version tlsv1.2
 """
-
-
-def _listening(port: int) -> bool:
-    """True when something accepts TCP connections on the loopback ``port``."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,8 +188,7 @@ class LocalMosquitto:
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
-            # A pid file alone does not say the listeners accept connections yet: wait for both.
-            if self.running() and all(_listening(port) for port in (self.port, self.effective_tls_port()) if port):
+            if self.running():
                 return
             time.sleep(0.1)
         log = (self.dir / "mosquitto.log").read_text()[-2000:] if (self.dir / "mosquitto.log").exists() else ""
