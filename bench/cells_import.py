@@ -48,7 +48,7 @@ def samples_dir() -> Path:
     env = os.environ.get("KIPSENSE_CYCLER_SAMPLES")
     if env:
         return Path(env)
-    for base in (ROOT, *ROOT.parents):
+    for base in (ROOT, *ROOT.parents, Path("/work")):  # beside the checkout, else the workplace's shared data
         d = base / "shared" / "data" / "cycler-samples"
         if d.is_dir():
             return d
