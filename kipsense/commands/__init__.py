@@ -10,7 +10,7 @@ import argparse
 import importlib
 
 #: Modules of this package that contribute subcommands.
-MODULES: tuple[str, ...] = ("field", "models", "simulate", "ops", "cells")
+MODULES: tuple[str, ...] = ("field", "models", "simulate", "ops", "cells", "deploy")
 
 
 def register_all(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
