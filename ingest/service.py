@@ -84,7 +84,9 @@ def run_worker(
 
 
 def _child(settings: IngestSettings, mqtt_settings: MqttSettings, database_url: str, slot: int) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from kipsense.logging_setup import configure_logging
+
+    configure_logging()  # a spawned process starts without the parent's handlers: same format (text or JSON)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -134,6 +134,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.main import create_app, freeze_startup_heap
+    from kipsense.logging_setup import LogSettings, uvicorn_log_config
     from kipsense.settings import ApiSettings, MqttSettings
     from store import migrate
 
@@ -142,12 +143,21 @@ def cmd_api(args: argparse.Namespace) -> int:
     migrate.apply(url)
     host, port = args.host or settings.host, args.port or settings.port
     workers = args.workers or default_api_workers()
+    log_config = uvicorn_log_config(LogSettings())  # JSON access and error logs when KIPSENSE_LOG_FORMAT=json
     if workers == 1:
         app = create_app(settings=settings, database_url=url, mqtt=MqttSettings())
         freeze_startup_heap()
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        uvicorn.run(app, host=host, port=port, log_level="info", log_config=log_config)
     else:  # each worker process builds its own app (and pool) from the environment this one has filled
-        uvicorn.run("api.main:app_from_env", factory=True, workers=workers, host=host, port=port, log_level="info")
+        uvicorn.run(
+            "api.main:app_from_env",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level="info",
+            log_config=log_config,
+        )
     return 0
 
 

@@ -34,9 +34,10 @@ if ! grep -q '^default_ulimits = \[\]' /etc/containers/containers.conf 2>/dev/nu
 fi
 P=(podman --runtime runc --cgroup-manager cgroupfs)
 
-# Base image: Debian 12 minbase.
+# Base image: Debian 12 minbase with its updates.
 mkdir -p "$images"
-if ! "${P[@]}" image exists "$base"; then
+rootfs_image=localhost/debian-minbase:bookworm
+if ! "${P[@]}" image exists "$rootfs_image"; then
   if [ ! -f "$images/debian-bookworm-minbase.tar" ]; then
     rootfs="$(mktemp -d "$images/rootfs.XXXXXX")"
     debootstrap --variant=minbase bookworm "$rootfs" http://deb.debian.org/debian >/dev/null
@@ -44,8 +45,10 @@ if ! "${P[@]}" image exists "$base"; then
     mv "$images/debian-bookworm-minbase.tar.tmp" "$images/debian-bookworm-minbase.tar"
     rm -rf "$rootfs"
   fi
-  "${P[@]}" import -q "$images/debian-bookworm-minbase.tar" "$base" >/dev/null
+  "${P[@]}" import -q "$images/debian-bookworm-minbase.tar" "$rootfs_image" >/dev/null
 fi
+"${P[@]}" build -q --ulimit nofile=20000:20000 --build-arg ROOTFS_IMAGE="$rootfs_image" -t "$base" \
+  deploy/test/images/base >/dev/null
 echo "deploy-test: base image ready after $(( $(date +%s) - start )) s"
 
 build() {  # build <tag> <context> [extra podman build args...]
@@ -56,17 +59,15 @@ build() {  # build <tag> <context> [extra podman build args...]
 build localhost/kipsense:latest "$repo" --build-arg PIP_CERT=/run/build-ca.crt \
   -v /etc/ssl/certs/ca-certificates.crt:/run/build-ca.crt:ro
 
-# TimescaleDB stand-in: the extension built by install-system-deps.sh, installed into a staging tree.
-ts_build="$cache/timescaledb-pg15/build"
+# TimescaleDB stand-in: the extension is built inside the image from the source tree install-system-deps.sh
+# fetched (Debian's source package); run it first on a machine where `make setup` has not.
+ts_src="$cache/timescaledb-pg15/src"
+[ -d "$ts_src" ] || KIPSENSE_BUILD_CACHE="$cache" bash deploy/local/install-system-deps.sh
+[ -d "$ts_src" ] || { echo "deploy-test: no timescaledb source tree in $ts_src" >&2; exit 1; }
 ctx="$(mktemp -d)"
 trap 'rm -rf "$ctx"' EXIT
 cp -r deploy/test/images/timescaledb/. "$ctx/"
-if [ -f "$ts_build/install_manifest.done" ]; then
-  DESTDIR="$ctx/ext" cmake --install "$ts_build" >/dev/null
-else  # the distribution's package (where apt offers it) was installed instead: copy its files
-  mkdir -p "$ctx/ext"
-  dpkg -L postgresql-15-timescaledb | while read -r f; do [ -f "$f" ] && install -D "$f" "$ctx/ext$f"; done
-fi
+cp -r "$ts_src" "$ctx/src"
 build docker.io/timescale/timescaledb:2.19.3-pg15 "$ctx"
 build docker.io/library/eclipse-mosquitto:2.0.20 deploy/test/images/mosquitto
 build docker.io/prom/prometheus:v2.53.3 deploy/test/images/prometheus
