@@ -113,11 +113,15 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     url = _database_url()
     migrate.apply(url)
-    from kipsense.metrics import MetricsSettings, serve_platform_metrics
+    from prometheus_client import CollectorRegistry
 
-    endpoint = serve_platform_metrics(MetricsSettings(), database_url=url)
+    from kipsense.metrics import MetricsSettings, ScorerMetrics, serve_platform_metrics
+
+    registry = CollectorRegistry(auto_describe=False)
+    scorer_metrics = ScorerMetrics(registry)
+    endpoint = serve_platform_metrics(MetricsSettings(), database_url=url, registry=registry)
     try:
-        Scorer(settings=ScorerSettings(), database_url=url).run(_stop_event())
+        Scorer(settings=ScorerSettings(), database_url=url, metrics=scorer_metrics).run(_stop_event())
     finally:
         if endpoint is not None:
             endpoint.stop()

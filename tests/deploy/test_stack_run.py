@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import secrets
 import shutil
 import ssl
@@ -60,6 +61,8 @@ def _compose(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]
         "KIPSENSE_MQTT_TLS_PORT": str(MQTT_TLS_PORT),
         "KIPSENSE_PROMETHEUS_PORT": str(PROM_PORT),
         "KIPSENSE_PG_SHARED_BUFFERS": "128MB",
+        # A container cannot get more open files than this host's hard limit (20000 on the development hosts).
+        "KIPSENSE_BROKER_NOFILE": str(min(65536, resource.getrlimit(resource.RLIMIT_NOFILE)[1])),
     }
     return _run(["podman-compose", "-f", str(PROJECT / "docker-compose.yml"), *args], check=check, env=env)
 

@@ -21,6 +21,8 @@ _INTERPOLATION = re.compile(r"\$\{([A-Z0-9_]+)(?::-([^}]*))?\}")
 
 # The essentials of the Compose Specification's schema for the keys this project uses; unknown keys are errors,
 # which catches typos such as `enviroment` or `depends-on` that an engine would reject.
+# A number, or a string holding one (what an interpolated `${VAR:-65536}` gives).
+_COUNT = {"type": ["integer", "string"], "pattern": r"^[0-9]+$"}
 _LIST_OR_MAP = {"oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "object"}]}
 _SERVICE = {
     "type": "object",
@@ -89,7 +91,7 @@ _SERVICE = {
                         "type": "object",
                         "required": ["soft", "hard"],
                         "additionalProperties": False,
-                        "properties": {"soft": {"type": "integer"}, "hard": {"type": "integer"}},
+                        "properties": {"soft": _COUNT, "hard": _COUNT},
                     },
                 ]
             },
