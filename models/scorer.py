@@ -307,6 +307,10 @@ class Scorer:
         marks = [slot.watermark for slot in list(self._slots.values())]
         return max(marks).timestamp() if marks else None
 
+    def _housekeeping_failed(self, task: str) -> None:
+        if self._metrics is not None:
+            self._metrics.failed("housekeeping")
+
     # -- service loop ----------------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
         """Score until ``stop`` is set, waking on new-data notifications; reconnects after database errors."""
@@ -317,8 +321,7 @@ class Scorer:
                     connect(self._database_url, autocommit=True, application_name="scorer-listen") as listen,
                 ):
                     store_readings.listen_new(listen)
-                    metrics = self._metrics
-                    on_error = (lambda _task: metrics.failed("housekeeping")) if metrics is not None else None
+                    on_error = self._housekeeping_failed if self._metrics is not None else None
                     housekeeper = Housekeeper(self._settings, on_error=on_error)
                     while not stop.is_set():
                         t0 = time.monotonic()
