@@ -6,6 +6,7 @@ Examples::
     kipsense deploy broker-config -o deploy/mosquitto/mosquitto.conf   # render the production broker config
     kipsense deploy migrate --wait 180       # retry until the database answers, then apply migrations
     kipsense deploy broker-auth              # ingest service users + registry devices + ACL into the files
+    kipsense deploy health http://127.0.0.1:9200/metrics --metric kipsense_ingest_connected   # healthcheck
 """
 
 from __future__ import annotations
@@ -78,6 +79,31 @@ def cmd_broker_auth(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_health(args: argparse.Namespace) -> int:
+    """Exit 0 when ``url`` answers 2xx and, with ``--metric``, every sample of that metric is at least 1."""
+    import urllib.error
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        with urllib.request.urlopen(args.url, timeout=args.timeout) as response:  # noqa: S310 (an operator's URL)
+            text = response.read().decode()
+    except (urllib.error.URLError, OSError) as exc:  # HTTPError (non-2xx) is a URLError
+        return _fail(f"{args.url}: {exc}")
+    if args.metric is None:
+        return 0
+    values = [
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == args.metric
+    ]
+    if not values or min(values) < 1:
+        return _fail(f"{args.metric} is {values or 'missing'}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("deploy", help="production stack: broker config and accounts, migrations that wait")
     actions = p.add_subparsers(dest="deploy_action", required=True)
@@ -89,3 +115,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     a.set_defaults(func=cmd_migrate)
     a = actions.add_parser("broker-auth", help="write the broker's service users, devices and ACL")
     a.set_defaults(func=cmd_broker_auth)
+    a = actions.add_parser("health", help="container healthcheck: an HTTP endpoint answers (and a metric is >= 1)")
+    a.add_argument("url")
+    a.add_argument("--metric", help="every sample of this metric must be at least 1 (e.g. connected gauges)")
+    a.add_argument("--timeout", type=float, default=3.0)
+    a.set_defaults(func=cmd_health)
