@@ -5,7 +5,8 @@ files it mounts are copied into a project folder (``KIPSENSE_DEPLOY_PROJECT``) n
 certificates. The services start in the order of their ``depends_on``, each dependency waited for as its
 condition says: ``service_healthy`` by running the service's own healthcheck (``podman healthcheck run``; no
 systemd timer runs them here), ``service_completed_successfully`` by the one-shot's exit code. podman-compose
-1.0 (Debian 12) starts services in order but does not wait for conditions, hence this driver. Grafana is not
+1.0 (Debian 12) starts services in order but does not wait for conditions, hence this driver: it has
+podman-compose create every container from the file (``up --no-start``) and starts them itself. Grafana is not
 started: it is not packaged in Debian 12 and no registry is reachable (its files are checked statically).
 """
 
@@ -174,12 +175,14 @@ def stack() -> Iterator[Stack]:
     st = Stack(spec, db_password)
     started = time.monotonic()
     waited: set[tuple[str, str]] = set()
-    for service in _start_order(spec):
+    order = _start_order(spec)
+    _compose("up", "-d", "--no-start", *order)  # network, volumes, secrets, containers: all as the file says
+    for service in order:
         for dep, cond in spec["services"][service].get("depends_on", {}).items():
             if (dep, cond["condition"]) not in waited:
                 _wait_for(st, dep, cond["condition"])
                 waited.add((dep, cond["condition"]))
-        _compose("up", "-d", "--no-deps", service)
+        _run([*PODMAN, "start", st.container(service)])
     for service in _start_order(spec):
         if "healthcheck" in spec["services"][service]:
             _wait_for(st, service, "service_healthy")
