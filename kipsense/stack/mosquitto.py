@@ -82,7 +82,7 @@ class BrokerConfig:
     max_queued_messages: int = 1_000_000
     max_queued_bytes: int = 536_870_912
     max_inflight_messages: int = 1000
-    message_size_limit: int = 1_048_576
+    #: Ingest quarantines payloads above 256 KiB; the broker refuses packets above about 1 MiB outright.
     max_packet_size: int = 1_100_000
 
 
@@ -122,7 +122,6 @@ def render_config(config: BrokerConfig) -> str:
         "queue_qos0_messages false",
         f"max_inflight_messages {config.max_inflight_messages}",
         "max_inflight_bytes 0",
-        f"message_size_limit {config.message_size_limit}",
         f"max_packet_size {config.max_packet_size}",
         "",
         "# --- logging",
@@ -181,7 +180,7 @@ def production_config() -> BrokerConfig:
         password_file=f"{PRODUCTION_AUTH_DIR}/passwd",
         acl_file=f"{PRODUCTION_AUTH_DIR}/acl",
         persistence_dir="/mosquitto/data/",
-        log_dest="stdout",
+        log_dest="stderr",  # unbuffered (stdout is block-buffered when it is not a terminal)
     )
 
 
