@@ -244,6 +244,10 @@ def _connected(stack: Stack, device_id: str, password: str) -> Device | None:
     return None
 
 
+def _started_at(container: str) -> str:
+    return _run([*PODMAN, "inspect", "--format", "{{.State.StartedAt}}", container]).stdout.strip()
+
+
 def _reading(ts: datetime, seq: int, rh: float) -> dict[str, object]:
     return {"ts": ts.isoformat(), "seq": seq, "pm10": 20.0, "pm25": 10.0, "rh": rh}
 
@@ -362,16 +366,17 @@ def test_killed_containers_restart_and_the_data_is_intact(stack: Stack) -> None:
         # `podman kill` would count as stopped by the operator, and no restart policy applies to that.
         name = stack.container(service)
         pid = _run([*PODMAN, "inspect", "--format", "{{.State.Pid}}", name]).stdout.strip()
-        started = _run([*PODMAN, "inspect", "--format", "{{.State.StartedAt}}", name]).stdout.strip()
+        started = _started_at(name)
         os.kill(int(pid), signal.SIGKILL)
-        wait_until(
-            f"{service} restarted by its restart policy",
-            lambda n=name, t=started: (
-                _run([*PODMAN, "inspect", "--format", "{{.State.StartedAt}}", n]).stdout.strip() != t
-            ),
-            timeout=120,
-        )
-        wait_until(f"{service} restarted and healthy", lambda s=service: stack.healthy(s), timeout=240, interval=2)  # type: ignore[misc]
+
+        def restarted(name: str = name, started: str = started) -> bool:
+            return _started_at(name) != started
+
+        def healthy(service: str = service) -> bool:
+            return stack.healthy(service)
+
+        wait_until(f"{service} restarted by its restart policy", restarted, timeout=120)
+        wait_until(f"{service} healthy again", healthy, timeout=240, interval=2)
     assert int(stack.sql("SELECT count(*) FROM dust_readings")) == before
     device = _create_device(stack, "dt-after")
     device.publish(_reading(datetime.now(UTC), 1, 40.0))
