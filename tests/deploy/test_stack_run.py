@@ -205,7 +205,10 @@ class Device:
         self.connected = threading.Event()
         self.dropped = threading.Event()
         self.refused: list[str] = []
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device_id, protocol=mqtt.MQTTv5)
+        # No automatic reconnect: a refused first try must not come back later and take over the session.
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=device_id, protocol=mqtt.MQTTv5, reconnect_on_failure=False
+        )
         self.client.username_pw_set(device_id, password)
         self.client.tls_set(ca_certs=str(stack.ca))
         self.client.on_connect = self._on_connect
