@@ -385,3 +385,26 @@ def test_killed_containers_restart_and_the_data_is_intact(stack: Stack) -> None:
     device.publish(_reading(datetime.now(UTC), 1, 40.0))
     device.close()
     wait_until("a reading stored after the restarts", lambda: _rows(stack, "dt-after") == 1, timeout=90)
+
+
+def test_prometheus_rules_load_and_every_target_is_up(stack: Stack) -> None:
+    for check in (["rules", "/etc/prometheus/rules/kipsense.yml"], ["config", "/etc/prometheus/prometheus.yml"]):
+        stack.exec("prometheus", "promtool", "check", *check)
+    # The scrape key of deploy/README.md's first start, written into the secret file Prometheus reads per scrape.
+    token = json.loads(stack.kipsense("api", "keys", "create", "--role", "operator", "--name", "prom", "--json"))
+    (PROJECT / "secrets" / "prometheus_api_key").write_text(token["token"])
+    url = f"http://127.0.0.1:{PROM_PORT}/api/v1/targets"
+
+    last: list[str] = []
+
+    def all_up() -> bool:
+        targets = httpx.get(url, timeout=5).json()["data"]["activeTargets"]
+        last[:] = [f"{t['scrapeUrl']}: {t['health']} {t['lastError']}" for t in targets if t["health"] != "up"]
+        return len(targets) == 7 and not last  # 4 ingest workers, scorer, maintain, API
+
+    try:
+        wait_until("every Prometheus target up", all_up, timeout=120, interval=5)
+    except AssertionError:
+        raise AssertionError(f"targets not up: {last}") from None
+    rules = httpx.get(f"http://127.0.0.1:{PROM_PORT}/api/v1/rules", timeout=5).json()["data"]["groups"]
+    assert {r["name"] for g in rules for r in g["rules"]} >= {"KipsenseBrokerDown", "KipsenseScorerStalled"}
