@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup system-deps lint types pytest stack-test clean-stack bench
+.PHONY: run test setup system-deps lint types pytest stack-test clean-stack bench deploy-test lock
 
 run: setup
 	$(BIN)/kipsense run
@@ -18,10 +18,12 @@ system-deps:
 	@bash deploy/local/install-system-deps.sh
 	@bash deploy/local/install-browser.sh
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-dev.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[dev]"
+	@# The pinned versions the image (requirements.lock) and CI share; the project itself without resolving again.
+	$(BIN)/pip install -q -r requirements-dev.lock
+	$(BIN)/pip install -q --no-deps -e .
 	@# The Tennessee Eastman benchmark data ship inside this wheel; its own dependencies are not needed.
 	$(BIN)/pip install -q --no-deps "bibmon==1.2.0"
 	@touch $(STAMP)
@@ -62,3 +64,11 @@ bench: setup
 clean-stack:
 	-$(BIN)/kipsense stack down --name main
 	-$(BIN)/kipsense stack down --name test
+
+# The compose stack built and run for real in containers (podman): see deploy/test/run.sh.
+deploy-test: setup
+	bash deploy/test/run.sh
+
+# Re-pin the Python dependencies after a change to pyproject.toml (image: requirements.lock; CI: -dev).
+lock:
+	bash deploy/lock.sh

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Iterable
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR, CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -109,4 +109,6 @@ def build_registry(collector: StatsCollector) -> CollectorRegistry:
     """A registry of its own per worker (no process-wide default registry)."""
     registry = CollectorRegistry(auto_describe=True)
     registry.register(collector)
+    for process in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):  # CPU, memory, open files, GC
+        registry.register(process)
     return registry

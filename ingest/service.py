@@ -35,11 +35,13 @@ def slot_identity(mqtt_settings: MqttSettings, settings: IngestSettings, slot: i
 
     On the local broker client id = username, so each slot has its own service username
     (``kipsense-ingest-<slot>``); elsewhere the configured username is shared and the client id gets the slot.
+    With ``client_id`` set (one per container in production) the id is ``<client_id>-<slot>`` in both cases,
+    so several containers can use the same slot accounts without taking each other's sessions.
     """
     username = mqtt_settings.username
     if username and username.startswith(mqtt_auth.INGEST_USER_PREFIX):
         username = f"{mqtt_auth.INGEST_USER_PREFIX}{slot}"
-        return username, username
+        return username, f"{settings.client_id}-{slot}" if settings.client_id else username
     base = settings.client_id or username or "kipsense-ingest"
     return username, f"{base}-{slot}"
 
@@ -92,7 +94,9 @@ def run_worker(
 
 
 def _child(settings: IngestSettings, mqtt_settings: MqttSettings, database_url: str, slot: int) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from kipsense.logging_setup import configure_logging
+
+    configure_logging()  # a spawned process starts without the parent's handlers: same format (text or JSON)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -113,11 +113,15 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     url = _database_url()
     migrate.apply(url)
-    from kipsense.metrics import MetricsSettings, serve_platform_metrics
+    from prometheus_client import CollectorRegistry
 
-    endpoint = serve_platform_metrics(MetricsSettings(), database_url=url)
+    from kipsense.metrics import MetricsSettings, ScorerMetrics, serve_platform_metrics
+
+    registry = CollectorRegistry(auto_describe=False)
+    scorer_metrics = ScorerMetrics(registry)
+    endpoint = serve_platform_metrics(MetricsSettings(), database_url=url, registry=registry)
     try:
-        Scorer(settings=ScorerSettings(), database_url=url).run(_stop_event())
+        Scorer(settings=ScorerSettings(), database_url=url, metrics=scorer_metrics).run(_stop_event())
     finally:
         if endpoint is not None:
             endpoint.stop()
@@ -134,6 +138,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.main import create_app, freeze_startup_heap, server_options
+    from kipsense.logging_setup import LogSettings, uvicorn_log_config
     from kipsense.settings import ApiSettings, MqttSettings
     from store import migrate
 
@@ -142,10 +147,11 @@ def cmd_api(args: argparse.Namespace) -> int:
     migrate.apply(url)
     host, port = args.host or settings.host, args.port or settings.port
     workers = args.workers or default_api_workers()
+    log_config = uvicorn_log_config(LogSettings())  # JSON access and error logs when KIPSENSE_LOG_FORMAT=json
     if workers == 1:
         app = create_app(settings=settings, database_url=url, mqtt=MqttSettings())
         freeze_startup_heap()
-        uvicorn.run(app, host=host, port=port, log_level="info", **server_options(settings))
+        uvicorn.run(app, host=host, port=port, log_level="info", log_config=log_config, **server_options(settings))
     else:  # each worker process builds its own app (and pool) from the environment this one has filled
         uvicorn.run(
             "api.main:app_from_env",
@@ -154,6 +160,7 @@ def cmd_api(args: argparse.Namespace) -> int:
             host=host,
             port=port,
             log_level="info",
+            log_config=log_config,
             **server_options(settings),
         )
     return 0

@@ -1,7 +1,9 @@
 """Process logging: human-readable lines for a terminal, one JSON object per line for log collectors.
 
 ``KIPSENSE_LOG_FORMAT=json`` switches a service to structured logs (what the compose stack sets); fields given
-with ``log.info(..., extra={"device_id": ...})`` become keys of the JSON object.
+with ``log.info(..., extra={"device_id": ...})`` become keys of the JSON object. Processes that configure
+logging themselves get the same format: spawned ingest workers call :func:`configure_logging`, and uvicorn
+(whose worker processes apply its ``log_config`` on their own) is given :func:`uvicorn_log_config`.
 """
 
 from __future__ import annotations
@@ -55,3 +57,24 @@ def configure_logging(*, verbose: bool = False, settings: LogSettings | None = N
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if settings.format == "json" else logging.Formatter(TEXT_FORMAT))
     logging.basicConfig(level=level, handlers=[handler])
+
+
+def uvicorn_log_config(settings: LogSettings) -> dict[str, Any]:
+    """uvicorn's ``log_config``: its error and access logs in this process's format, in every worker process."""
+    formatter: dict[str, Any] = (
+        {"()": f"{JsonFormatter.__module__}.JsonFormatter"} if settings.format == "json" else {"format": TEXT_FORMAT}
+    )
+    level = settings.level or "INFO"
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"default": formatter},
+        "handlers": {
+            "default": {"class": "logging.StreamHandler", "formatter": "default", "stream": "ext://sys.stderr"}
+        },
+        "loggers": {
+            "uvicorn": {"handlers": ["default"], "level": level, "propagate": False},
+            "uvicorn.error": {"level": level},
+            "uvicorn.access": {"handlers": ["default"], "level": level, "propagate": False},
+        },
+    }

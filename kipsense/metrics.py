@@ -1,23 +1,39 @@
 """Prometheus metrics of the platform as a whole, for the API's ``/metrics`` and the scorer's metrics port.
 
-Per-process counters live with their process (the ingest worker exports its own). What is true of the whole
-platform is read from the database when Prometheus scrapes: open alerts, quarantine by reason, how long ago
-each device was last heard from, the newest PM values with positions (the dashboard's map) and rollup lag.
-A scrape that cannot reach the database reports ``kipsense_up 0`` instead of failing.
+Per-process counters live with their process (the ingest worker exports its own, the scorer its
+:class:`ScorerMetrics`). What is true of the whole platform is read from the database when Prometheus scrapes:
+alerts not cleared by severity and status, quarantine by reason, how long ago each device was last heard from,
+the newest PM values and device positions (the dashboard's map) and rollup lag. In the compose stack the scorer
+is the one exporter of these gauges (``KIPSENSE_METRICS_PLATFORM=false`` elsewhere), so none is counted twice.
+Label sets are bounded: by device, site, severity, status, reason, source; never by a value such as a position
+(a mobile sensor would make a new series per position). Every endpoint also has the process collectors of
+``prometheus_client`` (CPU, memory, open files, GC, Python version). A scrape that cannot reach the database
+reports ``kipsense_up 0`` instead of failing.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 import psycopg
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    start_http_server,
+)
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from pydantic import Field
@@ -38,6 +54,10 @@ class MetricsSettings(BaseSettings):
 
     port: int | None = Field(default=None, ge=0, le=65_535)
     host: str = "127.0.0.1"
+    #: Export the platform gauges read from the database (one process per stack should: the scorer).
+    platform: bool = True
+    #: Filesystems to report free and total bytes of (``kipsense_disk_*``), e.g. the backups volume.
+    disk_paths: list[Path] = []
     quarantine_window_s: float = Field(default=3600.0, gt=0)
 
 
@@ -61,7 +81,11 @@ class PlatformCollector(Collector):
         return [up, *families]
 
     def _families(self, conn: psycopg.Connection[Any]) -> Iterator[Metric]:
-        alerts = GaugeMetricFamily("kipsense_alerts_open", "alerts not cleared", labels=["severity", "status"])
+        alerts = GaugeMetricFamily(
+            "kipsense_alerts_open",
+            "alerts not cleared, by severity and status (active: not acknowledged yet, or acknowledged)",
+            labels=["severity", "status"],
+        )
         for a in ops_stats.open_alerts(conn):
             alerts.add_metric([a.severity, a.status], a.n)
         yield alerts
@@ -90,15 +114,23 @@ class PlatformCollector(Collector):
         yield age
         pm = GaugeMetricFamily(
             "kipsense_dust_latest_ugm3",
-            "newest PM value of each dust device with its position (µg/m³)",
-            labels=["device_id", "site_id", "metric", "lat", "lon"],
+            "newest PM value of each dust device (µg/m³)",
+            labels=["device_id", "site_id", "metric"],
+        )
+        position = GaugeMetricFamily(
+            "kipsense_device_position_degrees",
+            "newest known position of each dust device (WGS 84 degrees; axis lat or lon)",
+            labels=["device_id", "site_id", "axis"],
         )
         for r in ops_stats.latest_dust(conn):
-            lat, lon = ("" if r.lat is None else f"{r.lat:.6f}"), ("" if r.lon is None else f"{r.lon:.6f}")
             for metric, value in (("pm10", r.pm10), ("pm25", r.pm25)):
                 if value is not None:
-                    pm.add_metric([r.device_id, r.site_id, metric, lat, lon], value)
+                    pm.add_metric([r.device_id, r.site_id, metric], value)
+            if r.lat is not None and r.lon is not None:
+                position.add_metric([r.device_id, r.site_id, "lat"], r.lat)
+                position.add_metric([r.device_id, r.site_id, "lon"], r.lon)
         yield pm
+        yield position
         lag = GaugeMetricFamily("kipsense_rollup_lag_seconds", "seconds since the last rollup pass", labels=["source"])
         pending = GaugeMetricFamily("kipsense_rollup_pending_buckets", "buckets waiting", labels=["source"])
         for s in ops_stats.rollup_status(conn):
@@ -114,6 +146,74 @@ def platform_registry(connection: ConnectionSource, *, quarantine_window_s: floa
     registry = CollectorRegistry(auto_describe=False)
     registry.register(PlatformCollector(connection, quarantine_window_s=quarantine_window_s))
     return registry
+
+
+class DiskCollector(Collector):
+    """Free and total bytes of the filesystems holding ``paths`` (the alert rule predicts when they fill)."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self._paths = paths
+
+    def collect(self) -> Iterable[Metric]:
+        free = GaugeMetricFamily("kipsense_disk_free_bytes", "bytes free to this process's user", labels=["path"])
+        size = GaugeMetricFamily("kipsense_disk_size_bytes", "size of the filesystem", labels=["path"])
+        for path in self._paths:
+            try:
+                usage = shutil.disk_usage(path)
+            except OSError as exc:
+                log.warning("disk usage of %s: %s", path, exc)
+                continue
+            free.add_metric([str(path)], usage.free)
+            size.add_metric([str(path)], usage.total)
+        return [free, size]
+
+
+def add_process_collectors(registry: CollectorRegistry) -> CollectorRegistry:
+    """CPU, memory, open files, GC and Python version of this process (``process_*``, ``python_*``)."""
+    for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+        registry.register(collector)
+    return registry
+
+
+class ScorerMetrics:
+    """The scorer's own work: passes, alerts raised, errors by task, how far scoring is behind.
+
+    ``kipsense_scorer_watermark_lag_seconds`` is the age of the newest sample scored (read when scraped): it
+    grows when the scorer stalls while data keeps arriving. ``kipsense_scorer_last_pass_timestamp_seconds``
+    is when the last pass finished.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.passes = Counter("kipsense_scorer_passes", "scoring passes completed", registry=registry)
+        self.alerts_raised = Counter("kipsense_scorer_alerts_raised", "alert occurrences raised", registry=registry)
+        self.errors = Counter(
+            "kipsense_scorer_task_errors", "failed scorer tasks, by task", labelnames=["task"], registry=registry
+        )
+        for task in ("score", "housekeeping", "database"):
+            self.errors.labels(task)  # every series exists from the start (rate() needs a first sample)
+        self.last_pass = Gauge(
+            "kipsense_scorer_last_pass_timestamp_seconds", "end of the last scoring pass (Unix time)", registry=registry
+        )
+        self.watermark_lag = Gauge(
+            "kipsense_scorer_watermark_lag_seconds", "age of the newest sample scored", registry=registry
+        )
+
+    def passed(self, raised: int) -> None:
+        self.passes.inc()
+        self.alerts_raised.inc(raised)
+        self.last_pass.set_to_current_time()
+
+    def failed(self, task: str) -> None:
+        self.errors.labels(task).inc()
+
+    def watch_watermark(self, newest: Callable[[], float | None]) -> None:
+        """Report ``now - newest()`` (Unix seconds of the newest sample scored; None: nothing scored yet: 0)."""
+
+        def lag() -> float:
+            t = newest()
+            return 0.0 if t is None else max(time.time() - t, 0.0)
+
+        self.watermark_lag.set_function(lag)
 
 
 class MetricsEndpoint:
@@ -146,8 +246,11 @@ class MetricsEndpoint:
             self._thread = None
 
 
-def serve_platform_metrics(settings: MetricsSettings, *, database_url: str) -> MetricsEndpoint | None:
-    """Start the platform metrics endpoint of a process when ``settings.port`` is set (else None)."""
+def serve_platform_metrics(
+    settings: MetricsSettings, *, database_url: str, registry: CollectorRegistry | None = None
+) -> MetricsEndpoint | None:
+    """Start the metrics endpoint of a process when ``settings.port`` is set (else None): process collectors,
+    the platform gauges unless ``settings.platform`` is off, and whatever ``registry`` already holds."""
     if settings.port is None:
         return None
     from store.db import connect
@@ -155,5 +258,10 @@ def serve_platform_metrics(settings: MetricsSettings, *, database_url: str) -> M
     def connection() -> AbstractContextManager[psycopg.Connection[Any]]:
         return connect(database_url, autocommit=True, application_name="metrics")
 
-    registry = platform_registry(connection, quarantine_window_s=settings.quarantine_window_s)
+    registry = registry or CollectorRegistry(auto_describe=False)
+    if settings.platform:
+        registry.register(PlatformCollector(connection, quarantine_window_s=settings.quarantine_window_s))
+    if settings.disk_paths:
+        registry.register(DiskCollector(settings.disk_paths))
+    add_process_collectors(registry)
     return MetricsEndpoint(registry, host=settings.host, port=settings.port).start()

@@ -50,8 +50,15 @@ def tasks() -> tuple[Periodic, ...]:
 class Housekeeper:
     """Runs each task when its period has passed."""
 
-    def __init__(self, settings: ScorerSettings, periodic: tuple[Periodic, ...] | None = None) -> None:
+    def __init__(
+        self,
+        settings: ScorerSettings,
+        periodic: tuple[Periodic, ...] | None = None,
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
+        """``on_error`` is told the name of each task that failed (the scorer counts them in its metrics)."""
         self._settings = settings
+        self._on_error = on_error
         self._periodic = tasks() if periodic is None else periodic
         self._last: dict[str, float] = {}
 
@@ -69,4 +76,6 @@ class Housekeeper:
                 raise  # the database is gone: the scorer's loop reconnects
             except Exception:  # one broken task must not stop alerting
                 log.exception("housekeeping task %s failed", p.name)
+                if self._on_error is not None:
+                    self._on_error(p.name)
         return done

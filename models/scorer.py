@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import psycopg
 
+from kipsense.metrics import ScorerMetrics
 from kipsense.records import DeviceKind
 from kipsense.settings import ScorerSettings
 from models.detectors.base import BaseDetector
@@ -98,9 +99,14 @@ class Scorer:
         rules: Collection[str] | None = None,
         models: bool = True,
         dust_config: DustRuleConfig | None = None,
+        metrics: ScorerMetrics | None = None,
     ) -> None:
-        """``rules`` selects rule sources by key (all when None); ``models=False`` ignores the registry."""
+        """``rules`` selects rule sources by key (all when None); ``models=False`` ignores the registry;
+        ``metrics`` counts passes, alerts raised and failed tasks and reports the watermark lag."""
         self._settings = settings
+        self._metrics = metrics
+        if metrics is not None:
+            metrics.watch_watermark(self.newest_watermark)
         self._database_url = database_url
         self.partition = partition or Partition()
         cfg = dust_config or DustRuleConfig(
@@ -296,6 +302,15 @@ class Scorer:
             details=details,
         )
 
+    def newest_watermark(self) -> float | None:
+        """Unix time of the newest sample scored by this process (None before the first)."""
+        marks = [slot.watermark for slot in list(self._slots.values())]
+        return max(marks).timestamp() if marks else None
+
+    def _housekeeping_failed(self, task: str) -> None:
+        if self._metrics is not None:
+            self._metrics.failed("housekeeping")
+
     # -- service loop ----------------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
         """Score until ``stop`` is set, waking on new-data notifications; reconnects after database errors."""
@@ -306,10 +321,13 @@ class Scorer:
                     connect(self._database_url, autocommit=True, application_name="scorer-listen") as listen,
                 ):
                     store_readings.listen_new(listen)
-                    housekeeper = Housekeeper(self._settings)
+                    on_error = self._housekeeping_failed if self._metrics is not None else None
+                    housekeeper = Housekeeper(self._settings, on_error=on_error)
                     while not stop.is_set():
                         t0 = time.monotonic()
                         raised = self.run_once(conn)
+                        if self._metrics is not None:
+                            self._metrics.passed(raised)
                         if raised:
                             log.info("raised %d alert occurrences in %.3f s", raised, time.monotonic() - t0)
                         housekeeper.run_due(conn)
@@ -317,6 +335,8 @@ class Scorer:
                             store_readings.wait_new(listen, timeout=self._settings.poll_s)
             except psycopg.OperationalError as exc:
                 log.warning("database unavailable (%s); retrying", exc)
+                if self._metrics is not None:
+                    self._metrics.failed("database")
                 self._slots.clear()
                 self._model_sources.clear()
                 stop.wait(2.0)

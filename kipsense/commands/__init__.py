@@ -10,7 +10,17 @@ import argparse
 import importlib
 
 #: Modules of this package that contribute subcommands.
-MODULES: tuple[str, ...] = ("field", "models", "simulate", "ops", "cells", "cell_analysis", "conflicts", "notify")
+MODULES: tuple[str, ...] = (
+    "field",
+    "models",
+    "simulate",
+    "ops",
+    "cells",
+    "cell_analysis",
+    "conflicts",
+    "notify",
+    "deploy",
+)
 
 
 def register_all(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -106,8 +106,11 @@ def test_metrics_endpoint(client: TestClient, tokens: dict[str, str]) -> None:
     fam = _families(r.text)
     assert fam["kipsense_up"] == [({}, 1.0)]
     assert ({"severity": "warning", "status": "active"}, 1.0) in fam["kipsense_alerts_open"]
-    pm = {(s["metric"], s["lat"], s["lon"]): v for s, v in fam["kipsense_dust_latest_ugm3"]}
-    assert pm == {("pm10", "51.500000", "7.250000"): 12.5, ("pm25", "51.500000", "7.250000"): 4.0}
+    pm = {(s["device_id"], s["metric"]): v for s, v in fam["kipsense_dust_latest_ugm3"]}
+    assert pm == {("api-a", "pm10"): 12.5, ("api-a", "pm25"): 4.0}
+    assert all(set(s) == {"device_id", "site_id", "metric"} for s, _ in fam["kipsense_dust_latest_ugm3"])
+    position = {s["axis"]: v for s, v in fam["kipsense_device_position_degrees"] if s["device_id"] == "api-a"}
+    assert position == {"lat": 51.5, "lon": 7.25}
     ages = [v for s, v in fam["kipsense_device_last_received_age_seconds"] if s["device_id"] == "api-a"]
     assert len(ages) == 1 and 0 <= ages[0] < 600
     assert any(s["source"] == "dust_readings" for s, _ in fam["kipsense_rollup_pending_buckets"])

@@ -21,6 +21,8 @@ _INTERPOLATION = re.compile(r"\$\{([A-Z0-9_]+)(?::-([^}]*))?\}")
 
 # The essentials of the Compose Specification's schema for the keys this project uses; unknown keys are errors,
 # which catches typos such as `enviroment` or `depends-on` that an engine would reject.
+# A number, or a string holding one (what an interpolated `${VAR:-65536}` gives).
+_COUNT = {"type": ["integer", "string"], "pattern": r"^[0-9]+$"}
 _LIST_OR_MAP = {"oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "object"}]}
 _SERVICE = {
     "type": "object",
@@ -89,12 +91,37 @@ _SERVICE = {
                         "type": "object",
                         "required": ["soft", "hard"],
                         "additionalProperties": False,
-                        "properties": {"soft": {"type": "integer"}, "hard": {"type": "integer"}},
+                        "properties": {"soft": _COUNT, "hard": _COUNT},
                     },
                 ]
             },
         },
         "profiles": {"type": "array", "items": {"type": "string"}},
+        "entrypoint": {"type": "array", "items": {"type": "string"}},
+        "logging": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["driver", "options"],
+            "properties": {"driver": {"type": "string"}, "options": {"type": "object"}},
+        },
+        "deploy": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "resources": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "limits": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["memory"],
+                            "properties": {"cpus": {"type": "string"}, "memory": {"type": "string"}},
+                        }
+                    },
+                }
+            },
+        },
         "healthcheck": {
             "type": "object",
             "additionalProperties": False,
@@ -103,6 +130,7 @@ _SERVICE = {
                 "interval": {"type": "string"},
                 "timeout": {"type": "string"},
                 "retries": {"type": "integer"},
+                "start_period": {"type": "string"},
             },
         },
     },
@@ -175,7 +203,7 @@ def test_schema(compose: dict[str, Any]) -> None:
 
 def test_every_app_command_is_a_kipsense_subcommand(compose: dict[str, Any]) -> None:
     apps = _app_services(compose)
-    assert {"migrate", "ingest", "scorer", "maintain", "api", "simulator"} <= set(apps)
+    assert {"migrate", "broker-auth", "ingest-1", "ingest-2", "scorer", "maintain", "api", "simulator"} <= set(apps)
     parser = build_parser()
     for name, service in apps.items():
         command = service["command"]
@@ -203,8 +231,7 @@ def test_references_resolve(compose: dict[str, Any]) -> None:
         for volume in s.get("volumes", []):
             source = volume.split(":", 1)[0]
             if source.startswith("."):
-                if source != BROKER_CONF:
-                    assert (ROOT / source).exists(), f"{name}: {source} is not in the repository"
+                assert (ROOT / source).exists(), f"{name}: {source} is not in the repository"
             else:
                 assert source in compose["volumes"], name
     assert (ROOT / "Dockerfile").is_file()
@@ -213,11 +240,56 @@ def test_references_resolve(compose: dict[str, Any]) -> None:
 
 
 def test_broker_config_is_in_the_tree(compose: dict[str, Any]) -> None:
-    mounts = [v.split(":", 1)[0] for v in _services(compose)["mosquitto"]["volumes"]]
-    assert BROKER_CONF in mounts
-    if not (ROOT / BROKER_CONF).is_file():
-        pytest.skip(f"{BROKER_CONF} (the production broker configuration of the ingest area) is not written yet")
-    assert "listener" in (ROOT / BROKER_CONF).read_text()
+    broker = _services(compose)["mosquitto"]
+    mounts = dict(v.split(":")[:2] for v in broker["volumes"])
+    assert mounts[BROKER_CONF] == "/mosquitto/config/mosquitto.conf"
+    assert mounts["mqtt-auth"] == "/mosquitto/auth"  # the platform's files, copied in by run.sh
+    assert mounts["mqtt-data"] == "/mosquitto/data"  # persistence_location and the broker's copy of the auth files
+    conf = (ROOT / BROKER_CONF).read_text()
+    assert "persistence_location /mosquitto/data/" in conf and "password_file /mosquitto/data/auth/passwd" in conf
+    for path in re.findall(r"^(?:cafile|certfile|keyfile) (\S+)$", conf, flags=re.M):
+        secret = path.removeprefix("/run/secrets/")
+        assert secret in broker["secrets"], f"{path} is not given to the broker"
+    # Listeners on every interface of the container (a loopback bind is unreachable from other containers).
+    assert not re.search(r"^listener \d+ 127\.0\.0\.1", conf, flags=re.M)
+    assert broker["entrypoint"][-1] == "/mosquitto/config/run.sh" and mounts["./deploy/mosquitto/run.sh"]
+
+
+def test_every_service_is_watched_and_waits_for_what_it_needs(compose: dict[str, Any]) -> None:
+    services = _services(compose)
+    one_shots = {"migrate", "broker-auth"}
+    for name, s in services.items():
+        if name not in one_shots and "profiles" not in s:
+            assert "healthcheck" in s, f"{name} has no healthcheck"
+        assert s.get("logging", {}).get("options", {}).get("max-size"), f"{name}: logs are not rotated"
+        assert s.get("deploy", {}).get("resources", {}).get("limits"), f"{name}: no resource limits"
+        for dep, cond in s.get("depends_on", {}).items():
+            expected = "service_completed_successfully" if dep in one_shots else "service_healthy"
+            assert cond["condition"] == expected, f"{name} -> {dep}"
+            if expected == "service_healthy":
+                assert "healthcheck" in services[dep], f"{name} waits for {dep}, which has no healthcheck"
+    for name in ("ingest-1", "ingest-2", "scorer", "maintain", "api"):
+        assert set(services[name]["depends_on"]) >= {"migrate", "mosquitto"}, name
+    assert services["migrate"]["restart"] == "on-failure" and "--wait" in services["migrate"]["command"]
+
+
+def test_images_are_pinned_and_only_tls_is_published(compose: dict[str, Any]) -> None:
+    for name, s in _services(compose).items():
+        if "build" not in s:
+            assert re.search(r":v?\d+\.\d+\.\d+", s["image"]), f"{name}: {s['image']} floats"
+    published = {n: s["ports"] for n, s in _services(compose).items() if "ports" in s}
+    assert published["proxy"] == ["443:443"] and published["mosquitto"] == ["8883:8883"]
+    assert all(p.startswith("127.0.0.1:") for p in published.pop("prometheus"))
+    assert set(published) == {"proxy", "mosquitto"}
+
+
+def test_ingest_containers_have_distinct_session_ids_and_spools(compose: dict[str, Any]) -> None:
+    services = _services(compose)
+    ingest = {n: _env(s) for n, s in services.items() if n.startswith("ingest-")}
+    ids = [env["KIPSENSE_INGEST_CLIENT_ID"] for env in ingest.values()]
+    assert len(ingest) >= 2 and len(set(ids)) == len(ids)
+    spools = {next(v for v in services[n]["volumes"] if v.endswith(":/spool")) for n in ingest}
+    assert len(spools) == len(ingest) and all(env["KIPSENSE_INGEST_SPOOL_DIR"] == "/spool" for env in ingest.values())
 
 
 def test_no_default_or_inline_secrets(compose: dict[str, Any]) -> None:
@@ -237,7 +309,7 @@ def test_no_default_or_inline_secrets(compose: dict[str, Any]) -> None:
 
 def test_database_is_the_licensed_timescaledb_image(compose: dict[str, Any]) -> None:
     db = _services(compose)["timescaledb"]
-    assert db["image"].startswith("timescale/timescaledb:") and db["image"].endswith("-pg15")
+    assert db["image"].startswith("docker.io/timescale/timescaledb:") and db["image"].endswith("-pg15")
     assert "shared_preload_libraries=timescaledb" in db["command"]
     assert _services(compose)["simulator"]["profiles"] == ["simulator"]
 
