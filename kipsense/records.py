@@ -8,7 +8,7 @@ spread 1 µs apart in list order so each keeps its own key; see ``ingest.decoder
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import Final
@@ -92,6 +92,13 @@ class CyclerSample:
     internal_resistance: float | None = None
     seq: int | None = None
     time_estimated: bool = False
+
+
+#: The measured fields of a cycler sample in the order of the record and of ``cycler_samples`` (BEEP names):
+#: the one list every reader, writer and generator of cycler columns derives its own from.
+CYCLER_SAMPLE_FIELDS: Final[tuple[str, ...]] = tuple(
+    f.name for f in fields(CyclerSample) if f.name not in ("device_id", "time", "seq", "time_estimated")
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,7 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import NDArray
 
-from kipsense.records import TruthEvent
+from kipsense.records import CYCLER_SAMPLE_FIELDS, TruthEvent
 from simulators.process import ProcessConfig, ProcessFault, ProcessLine
 from simulators.process.frame import ProcessFrame
 from simulators.process.tags import LAGGED, TAGS
@@ -71,20 +71,7 @@ TRUE_DRIVERS: Final = {
 }
 
 #: Sample columns of a fleet block, in the order of ``cycler_samples`` (BEEP names).
-SAMPLE_COLUMNS: Final = (
-    "test_time",
-    "cycle_index",
-    "step_index",
-    "step_type",
-    "voltage",
-    "current",
-    "temperature",
-    "charge_capacity",
-    "discharge_capacity",
-    "charge_energy",
-    "discharge_energy",
-    "internal_resistance",
-)
+SAMPLE_COLUMNS: Final = CYCLER_SAMPLE_FIELDS
 
 
 def graphite_ocp(x: FloatArray) -> FloatArray:

@@ -13,26 +13,13 @@ import psycopg
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
+from kipsense.records import CYCLER_SAMPLE_FIELDS
 from store.cells import RegistryError
 
 Conn = psycopg.Connection[Any]
 
 #: Columns an import writes to ``cycler_samples``, in COPY order (``time`` as Unix microseconds).
-SAMPLE_COLUMNS: Final = (
-    "time",
-    "test_time",
-    "cycle_index",
-    "step_index",
-    "step_type",
-    "voltage",
-    "current",
-    "temperature",
-    "charge_capacity",
-    "discharge_capacity",
-    "charge_energy",
-    "discharge_energy",
-    "internal_resistance",
-)
+SAMPLE_COLUMNS: Final = ("time", *CYCLER_SAMPLE_FIELDS)
 
 
 def _binary_rows(device_id: str, columns: dict[str, Any], time_estimated: bool) -> bytes:

@@ -15,27 +15,13 @@ import psycopg
 import pyarrow as pa  # type: ignore[import-untyped]
 from psycopg.rows import dict_row
 
+from kipsense.records import CYCLER_SAMPLE_FIELDS
+
 Conn = psycopg.Connection[Any]
 
 #: Exportable tables and their columns (``received_at`` last: the watermark column).
 TABLES: Final[dict[str, tuple[str, ...]]] = {
-    "cycler_samples": (
-        "device_id",
-        "time",
-        "test_time",
-        "cycle_index",
-        "step_index",
-        "step_type",
-        "voltage",
-        "current",
-        "temperature",
-        "charge_capacity",
-        "discharge_capacity",
-        "charge_energy",
-        "discharge_energy",
-        "internal_resistance",
-        "received_at",
-    ),
+    "cycler_samples": ("device_id", "time", *CYCLER_SAMPLE_FIELDS, "received_at"),
     "process_values": ("device_id", "time", "tag", "value", "quality", "received_at"),
 }
 
