@@ -33,6 +33,8 @@ COPY models ./models
 COPY simulators ./simulators
 COPY api ./api
 COPY cellfiles ./cellfiles
+COPY lake ./lake
+COPY notify ./notify
 RUN pip install --no-cache-dir -q --no-deps . && pip check && rm -rf /root/.cache build
 COPY deploy/app/entrypoint.sh /usr/local/bin/kipsense-entrypoint
 RUN chmod 0755 /usr/local/bin/kipsense-entrypoint
