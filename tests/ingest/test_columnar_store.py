@@ -24,7 +24,7 @@ from ingest.batch import Message
 from ingest.decoders import DecodeError, columnar, native_json
 from ingest.decoding import Outcome
 from kipsense.records import DeviceKind
-from store import conflicts
+from store import conflicts, readings
 from store.db import Conn, connect
 from store.quarantine import QuarantineItem
 from tests.ingest.decoders.test_columnar import NOW, NOW_MS, WINDOW, plain_batches
@@ -125,11 +125,12 @@ def _assert_accounted_for(conn: Conn, device: str, outcomes: list[Outcome]) -> N
     stored: dict[Any, dict[str, Any]] = {}
     for table in _TABLES.values():
         rows = conn.execute(f"SELECT * FROM {table} WHERE device_id = %s", (device,)).fetchall()  # noqa: S608
-        stored.update({r["time"]: {k: v for k, v in r.items() if k not in ("device_id", "time", "received_at")}
+        stored.update({(table, r["time"]): {k: v for k, v in r.items() if k not in ("device_id", "time", "received_at")}
                        for r in rows})  # fmt: skip
-    offered = [(r.time, r.offered) for r in conflicts.recent(conn, device_id=device, limit=10_000)]
+    offered = [(r.source_table, r.time, r.offered) for r in conflicts.recent(conn, device_id=device, limit=10_000)]
     for outcome in outcomes:
         for record in outcome.all_records():
+            table = readings.TABLES[type(record)].name
             values = _values(record)  # == compares JSON's 0 with 0.0 as equal, as the database does
-            if stored.get(record.time) != values:
-                assert (record.time, values) in offered, f"{record} vanished"
+            if stored.get((table, record.time)) != values:
+                assert (table, record.time, values) in offered, f"{record} vanished"
